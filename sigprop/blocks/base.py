@@ -1,0 +1,72 @@
+"""What every block shares: the normalized-input statistics and the residual wrapper.
+
+A residual sublayer is ``h' = mu h + f(Norm(h))`` (pre-norm) or
+``h' = Norm(mu h + f(h))`` (post-norm). A branch ``f`` sees the moments of its
+input (:class:`NormStats`) and returns its increments ``(dq, dp, dchi)``; at
+infinite width the cross terms between ``h`` and ``f`` vanish (zero-mean
+weights independent of ``h``), so
+``q' = mu^2 q + dq``, ``p' = mu^2 p + dp``, ``chi = mu^2 + dchi``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..normalizers import NormParams, Normalizer, get_normalizer
+
+
+@dataclass(frozen=True, eq=False)
+class NormStats:
+    """Moments of a branch input: raw ``(q, p)``, normalized ``(qt, pt)`` and ``qh``.
+
+    ``norm``/``params`` are kept so that a branch applying a pointwise function
+    directly to a non-Gaussian normalized input can integrate over the raw
+    Gaussian ``h`` instead (toy dense branch).
+    """
+
+    q: np.ndarray
+    p: np.ndarray | None
+    qt: np.ndarray
+    pt: np.ndarray | None
+    qh: np.ndarray
+    norm: Normalizer
+    params: NormParams
+
+
+def normalize(norm: Normalizer, params: NormParams, q, p, need_p: bool) -> NormStats:
+    qt, pt, qh = norm.maps(q, p if need_p else None, params, need_p=need_p)
+    return NormStats(q, p, qt, pt, qh, norm, params)
+
+
+@dataclass(frozen=True, eq=False)
+class Residual:
+    """A residual sublayer around ``branch`` with normalizer ``norm``.
+
+    Attributes:
+        branch: object with ``mean_field(stats, need_p) -> (dq, dp, dchi)``.
+        norm: normalizer name or record.
+        params: normalizer parameters (alpha, shift, eps, block index).
+        mu: weight of the skip path (1 for standard residual networks).
+        placement: ``"pre"`` (``h + f(Norm h)``) or ``"post"`` (``Norm(h + f(h))``).
+    """
+
+    branch: object
+    norm: object = "layernorm"
+    params: NormParams = NormParams()
+    mu: object = 1.0
+    placement: str = "pre"
+
+    def step(self, q, p, need_p: bool = True):
+        """One sublayer of the recurrence: ``(q, p) -> (q', p', chi)``."""
+        norm = get_normalizer(self.norm)
+        mu2 = np.asarray(self.mu, dtype=float) ** 2
+        if self.placement == "pre":
+            dq, dp, dchi = self.branch.mean_field(normalize(norm, self.params, q, p, need_p), need_p)
+            return mu2 * q + dq, (mu2 * p + dp) if need_p else None, mu2 + dchi
+        ident = get_normalizer("identity")
+        dq, dp, dchi = self.branch.mean_field(normalize(ident, self.params, q, p, need_p), need_p)
+        qm, pm, chim = mu2 * q + dq, (mu2 * p + dp) if need_p else None, mu2 + dchi
+        after = normalize(norm, self.params, qm, pm, need_p)
+        return after.qt, after.pt, chim * after.qh

@@ -1,0 +1,83 @@
+"""Dense blocks: the toy residual branch of Doshi et al. and the plain layer.
+
+* :class:`DenseBranch` — ``f(x) = W phi(x) + b`` used as
+  ``h' = mu h + W phi(Norm(h)) + b`` (Doshi, He, Gromov 2023, eq. for the
+  residual network with LayerNorm), ``W_ij ~ N(0, sigma_w2/d)``,
+  ``b_i ~ N(0, sigma_b2)``.
+* :class:`PlainDense` — ``h' = phi(W h + b)`` or its residual form
+  ``h' = h + phi(W h + b)`` (the PlainMLP / ResMLP of seed 003).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import gaussian
+from ..activations import get_activation
+from ..arrays import NP
+from .base import NormStats
+
+
+@dataclass(frozen=True, eq=False)
+class DenseBranch:
+    """``W phi(x) + b``: ``dq = sw2 E[phi(x)^2] + sb2``, ``dchi = sw2 E[phi'(x)^2] qh``.
+
+    For a Gaussian normalized input (vector normalizers) ``x ~ N(0, qt)``. For
+    pointwise normalizers ``x = N(h)`` is not Gaussian, so with a non-identity
+    ``phi`` the expectations run over ``h ~ N(0, q)`` of ``phi(N(h))`` and
+    ``(phi o N)'(h)^2``.
+    """
+
+    sigma_w2: object = 1.0
+    sigma_b2: object = 0.0
+    activation: str = "identity"
+
+    def mean_field(self, s: NormStats, need_p: bool = True):
+        act = get_activation(self.activation)
+        sw2, sb2 = np.asarray(self.sigma_w2, float), np.asarray(self.sigma_b2, float)
+        if act.name == "identity":
+            m2, k, dm = s.qt, s.pt, s.qh
+        elif s.norm.kind == "vector":
+            m2, dm = act.moments(s.qt)
+            dm = dm * s.qh
+            k = act.kernel(s.qt, s.pt) if need_p else None
+        else:  # phi(pointwise normalizer): integrate over the raw Gaussian h
+            nact = s.norm.activation
+            a = np.asarray(s.params.alpha, float)[..., None]
+            sh = np.asarray(s.params.shift, float)[..., None]
+            psi = lambda h: act.fn(nact.fn(a * h + sh, NP), NP)  # noqa: E731
+            dpsi = lambda h: act.derivative(nact.fn(a * h + sh, NP)) * a * nact.derivative(a * h + sh)  # noqa: E731
+            scale = 1.0 / np.asarray(s.params.alpha, float)
+            m2 = gaussian.expect(lambda h: psi(h) ** 2, s.q, scale=scale)
+            dm = gaussian.expect(lambda h: dpsi(h) ** 2, s.q, scale=scale)
+            k = gaussian.expect2(psi, None, s.q, s.p, scale=scale) if need_p else None
+        dq = sw2 * m2 + sb2
+        dp = sw2 * k + sb2 if need_p else None
+        return dq, dp, sw2 * dm
+
+
+@dataclass(frozen=True, eq=False)
+class PlainDense:
+    """``h' = [h +] phi(W h + b)`` with ``z = W h + b ~ N(0, sw2 q + sb2)``.
+
+    ``q' = [q +] E[phi(z)^2]``, ``p' = [p +] E[phi(z_a) phi(z_b)]`` and
+    ``chi = [1 +] sw2 E[phi'(z)^2]`` (plain ReLU: ``chi = sw2/2``).
+    """
+
+    sigma_w2: object = 2.0
+    sigma_b2: object = 0.0
+    activation: str = "relu"
+    residual: bool = False
+
+    def step(self, q, p, need_p: bool = True):
+        act = get_activation(self.activation)
+        sw2, sb2 = np.asarray(self.sigma_w2, float), np.asarray(self.sigma_b2, float)
+        qz = sw2 * q + sb2
+        m2, dm = act.moments(qz)
+        chi = sw2 * dm
+        pn = act.kernel(qz, sw2 * p + sb2) if need_p else None
+        if self.residual:
+            return q + m2, (p + pn) if need_p else None, 1.0 + chi
+        return m2, pn, chi

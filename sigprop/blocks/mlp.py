@@ -1,0 +1,36 @@
+"""MLP branch ``f(x) = W2 phi(W1 x)`` (hidden width ``ratio * d``).
+
+``W1 ~ N(0, sigma_1^2/d)``, ``W2 ~ N(0, sigma_2^2/(ratio d))``. At infinite
+width ``z = W1 x`` is Gaussian with variance ``sigma_1^2 qt`` and covariance
+``sigma_1^2 pt`` whatever the law of ``x`` (a sum over ``d`` units), so
+
+``dq = sigma_2^2 E[phi(z)^2]``, ``dp = sigma_2^2 E[phi(z_a) phi(z_b)]``,
+``dchi = sigma_1^2 sigma_2^2 E[phi'(z)^2] qh``
+
+(ReLU: ``dq = s21 qt/2``, ``dp = s21 qt kappa(pt/qt)``, ``dchi = s21 qh/2``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..activations import get_activation
+from .base import NormStats
+
+
+@dataclass(frozen=True, eq=False)
+class MLPBranch:
+    sigma_1: object = 1.0
+    sigma_2: object = 1.0
+    activation: str = "relu"
+    ratio: int = 4
+
+    def mean_field(self, s: NormStats, need_p: bool = True):
+        act = get_activation(self.activation)
+        s1 = np.asarray(self.sigma_1, float) ** 2
+        s2 = np.asarray(self.sigma_2, float) ** 2
+        m2, dm = act.moments(s1 * s.qt)
+        dp = s2 * act.kernel(s1 * s.qt, s1 * s.pt) if need_p else None
+        return s2 * m2, dp, s1 * s2 * dm * s.qh

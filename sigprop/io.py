@@ -1,0 +1,179 @@
+"""File input/output: declarations from presets/TOML/JSON, results to JSON/CSV.
+
+The only module of the package that reads or writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from .architectures import ARCHITECTURES, PRESETS, Architecture, preset
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _coerce(arch_cls, key: str, value):
+    fields = {f.name: f for f in dataclasses.fields(arch_cls)}
+    if key not in fields:
+        raise ValueError(f"unknown key {key!r} for {arch_cls.kind}; known: {', '.join(sorted(fields))}")
+    default = fields[key].default
+    if not isinstance(value, str):
+        return tuple(value) if isinstance(default, tuple) else value
+    v = value.strip()
+    if isinstance(default, bool):
+        if v.lower() in ("1", "true", "yes"):
+            return True
+        if v.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+    if isinstance(default, tuple):
+        return tuple(s.strip() for s in v.split(",") if s.strip())
+    if isinstance(default, int) and not isinstance(default, bool):
+        try:
+            return int(v)
+        except ValueError:
+            raise ValueError(f"{key} must be an integer, got {value!r}") from None
+    if isinstance(default, str):
+        return v
+    try:
+        if "," in v:
+            return np.array([float(s) for s in v.split(",")])
+        return float(v)
+    except ValueError:
+        raise ValueError(f"{key} must be a number (or a comma-separated list for a sweep), got {value!r}") from None
+
+
+def parse_sets(sets: Iterable[str]) -> dict[str, str]:
+    """``["alpha=0.5", "normalizer=derf"]`` -> ``{"alpha": "0.5", ...}``."""
+    out = {}
+    for item in sets or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def apply_changes(arch: Architecture, changes: Mapping[str, object]) -> Architecture:
+    """Replace fields of ``arch``; string values are parsed by the field's type.
+
+    ``weight_std`` (transformers) sets every sigma to ``std * sqrt(fan_in)``.
+    """
+    changes = dict(changes)
+    if "weight_std" in changes:
+        std = float(changes.pop("weight_std"))
+        d = int(_coerce(type(arch), "width", changes.get("width", arch.width)))
+        ratio = int(_coerce(type(arch), "mlp_ratio", changes.get("mlp_ratio", getattr(arch, "mlp_ratio", 4))))
+        s = std * np.sqrt(d)
+        changes.update(sigma_q=s, sigma_k=s, sigma_v=s, sigma_o=s, sigma_1=s, sigma_2=std * np.sqrt(ratio * d))
+    coerced = {k: _coerce(type(arch), k, v) for k, v in changes.items()}
+    return arch.replace(**coerced)
+
+
+def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None) -> Architecture:
+    """A declaration from a preset name or a TOML/JSON file, then ``--set`` changes.
+
+    A file holds either ``preset = "NAME"`` plus changes, or ``arch = "toy" |
+    "plain" | "transformer"`` plus fields.
+    """
+    changes = parse_sets(sets)
+    if spec in PRESETS:
+        arch = preset(spec)
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise ValueError(f"unknown architecture {spec!r}: not a preset ({', '.join(PRESETS)}) nor a file")
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        if "preset" in data:
+            arch = preset(data.pop("preset"))
+        else:
+            kind = data.pop("arch", None)
+            if kind not in ARCHITECTURES:
+                raise ValueError(f"{path}: 'arch' must be one of {', '.join(ARCHITECTURES)} (or give 'preset')")
+            arch = ARCHITECTURES[kind]()
+        arch = apply_changes(arch, data)
+    if depth is not None:
+        changes["depth"] = str(depth)
+    return apply_changes(arch, changes) if changes else arch
+
+
+def to_jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def dumps(obj) -> str:
+    return json.dumps(to_jsonable(obj))
+
+
+def write_json(path, obj) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_jsonable(obj), indent=1))
+    return path
+
+
+def write_csv(path, columns: Mapping[str, Iterable]) -> Path:
+    """Write equal-length columns (``name -> values``) as CSV with a header."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(columns)
+    cols = [np.asarray(columns[n]).ravel() for n in names]
+    n = len(cols[0]) if cols else 0
+    if any(len(c) != n for c in cols):
+        raise ValueError(f"columns of unequal length: {[len(c) for c in cols]}")
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(names)
+        for i in range(n):
+            w.writerow([_fmt(c[i]) for c in cols])
+    return path
+
+
+def _fmt(v):
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    return v
+
+
+def read_csv(path) -> dict[str, np.ndarray]:
+    """Read a CSV with a header into ``name -> float array`` (non-numeric columns stay strings)."""
+    with Path(path).open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise ValueError(f"{path}: empty CSV")
+    header, body = rows[0], rows[1:]
+    out = {}
+    for j, name in enumerate(header):
+        col = [r[j] for r in body]
+        try:
+            out[name.strip()] = np.array([float(x) if x != "" else np.nan for x in col])
+        except ValueError:
+            out[name.strip()] = np.array(col)
+    return out
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,63 @@
+"""Normalizer registry: adding a normalizer is one :func:`register_normalizer` call.
+
+>>> from sigprop.normalizers import get_normalizer, NormParams
+>>> qt, pt, qh = get_normalizer("derf").maps(1.0, 0.4, NormParams(alpha=0.5))
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..activations import Activation, pointwise
+from .base import Normalizer, NormParams
+from .builtin import BUILTIN, pointwise_apply
+
+_REGISTRY: dict[str, Normalizer] = {}
+
+
+def register_normalizer(norm: Normalizer) -> Normalizer:
+    """Add a normalizer to the registry (its name must be new)."""
+    if norm.name in _REGISTRY:
+        raise ValueError(f"normalizer {norm.name!r} is already registered")
+    _REGISTRY[norm.name] = norm
+    return norm
+
+
+def get_normalizer(name: str | Normalizer) -> Normalizer:
+    """Look up a normalizer; unknown names raise ``ValueError`` listing the known ones."""
+    if isinstance(name, Normalizer):
+        return name
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown normalizer {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def available_normalizers() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def pointwise_normalizer(name: str, fn: Callable | Activation, dfn: Callable | None = None, *,
+                         bounded: bool = True, description: str = "") -> Normalizer:
+    """Register a user pointwise normalizer ``fn(alpha h + shift)``.
+
+    Args:
+        name: new registry name.
+        fn: ``fn(u, xp)`` written with the array namespace ``xp`` (works in
+            NumPy and JAX), or an existing :class:`~sigprop.activations.Activation`.
+        dfn: its derivative ``dfn(u, xp)``; ``None`` uses finite differences in
+            the theory (the Monte-Carlo differentiates ``fn`` with JAX).
+        bounded: ``fn`` saturates at +-infinity (tanh-like); enables the
+            saturating 2-D quadrature.
+    """
+    act = fn if isinstance(fn, Activation) else pointwise(
+        f"pointwise:{name}", fn, dfn, bounded=bounded, register=False, description=description)
+    return register_normalizer(Normalizer(name, "pointwise", pointwise_apply(act), activation=act,
+                                          description=description or f"user pointwise {name}(alpha h + shift)"))
+
+
+for _n in BUILTIN:
+    register_normalizer(_n)
+
+__all__ = ["Normalizer", "NormParams", "register_normalizer", "get_normalizer", "available_normalizers",
+           "pointwise_normalizer"]

@@ -1,0 +1,112 @@
+"""The :class:`Normalizer` record and the maps it provides to the theory.
+
+A normalizer acts on each token before a residual branch (pre-norm) or on the
+sum after it (post-norm). At infinite width it is described by three maps of
+the pre-normalization per-unit moments ``(q, p)`` (THEORY.md, "Normalizer
+maps"): ``qt = E[Norm(h_a)^2]``, ``pt = E[Norm(h_a) Norm(h_b)]`` and the
+derivative factor ``qh = E||dNorm/dh||_F^2 / d``.
+
+Two kinds exist:
+
+* ``"vector"`` normalizers act on the whole token vector (identity, LayerNorm,
+  RMSNorm, LNS) and carry closed-form maps;
+* ``"pointwise"`` normalizers are ``phi(alpha h + shift)`` for an
+  :class:`~sigprop.activations.Activation` ``phi`` (DyT = tanh, Derf = erf,
+  user functions). Their maps are the activation's Gaussian moments at
+  variance ``alpha^2 q`` when ``shift = 0`` (closed form or tabulated
+  quadrature), and direct quadrature otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .. import gaussian
+from ..activations import Activation
+from ..arrays import NP
+
+
+@dataclass(frozen=True, eq=False)
+class NormParams:
+    """Parameters a normalizer may read; arrays broadcast over a grid.
+
+    Attributes:
+        alpha: input scale of pointwise normalizers (``alpha > 0``).
+        shift: input shift of pointwise normalizers (Derf's ``s``).
+        eps: LayerNorm/RMSNorm epsilon added to the variance.
+        block: 1-based transformer block index (LNS scales by ``1/sqrt(block)``).
+    """
+
+    alpha: object = 1.0
+    shift: object = 0.0
+    eps: object = 0.0
+    block: int = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Normalizer:
+    """One registry entry.
+
+    Attributes:
+        name: registry name (``--set normalizer=NAME``).
+        kind: ``"vector"`` or ``"pointwise"``.
+        apply: finite-width forward ``apply(x, params, xp)`` over the last axis.
+        maps_cf: closed form ``(q, p, params) -> (qt, pt, qh)`` (vector kind).
+        activation: the pointwise function (pointwise kind).
+        scale_invariant: ``Norm(c h) = Norm(h)`` for ``c > 0`` (at ``eps = 0``).
+        description: one line for the README and ``--help``.
+    """
+
+    name: str
+    kind: str
+    apply: Callable
+    maps_cf: Callable | None = None
+    activation: Activation | None = None
+    scale_invariant: bool = False
+    description: str = ""
+
+    def __post_init__(self):
+        if self.kind not in ("vector", "pointwise"):
+            raise ValueError(f"normalizer kind must be 'vector' or 'pointwise', got {self.kind!r}")
+        if self.kind == "vector" and self.maps_cf is None:
+            raise ValueError(f"vector normalizer {self.name!r} needs closed-form maps")
+        if self.kind == "pointwise" and self.activation is None:
+            raise ValueError(f"pointwise normalizer {self.name!r} needs an activation")
+
+    # ------------------------------------------------------------------
+    def maps(self, q, p, params: NormParams, *, need_p: bool = True):
+        """``(qt, pt, qh)`` at pre-normalization moments ``(q, p)``.
+
+        ``pt`` is ``None`` when ``need_p`` is false (single-input recurrences).
+        """
+        q = np.asarray(q, dtype=float)
+        if self.kind == "vector":
+            return self.maps_cf(q, None if p is None else np.asarray(p, dtype=float), params)
+        act = self.activation
+        alpha = np.asarray(params.alpha, dtype=float)
+        shift = np.asarray(params.shift, dtype=float)
+        a2 = alpha * alpha
+        if np.all(shift == 0):
+            m2, dm = act.moments(a2 * q)
+            pt = act.kernel(a2 * q, a2 * p) if (need_p and p is not None) else None
+            return m2, pt, a2 * dm
+        return self._maps_shifted(q, p, alpha, shift, need_p)
+
+    def _maps_shifted(self, q, p, alpha, shift, need_p):
+        act = self.activation
+        a1, s1 = alpha[..., None], shift[..., None]
+        scale = 1.0 / alpha
+        f = lambda h: act.fn(a1 * h + s1, NP)  # noqa: E731
+        qt = gaussian.expect(lambda h: f(h) ** 2, q, scale=scale)
+        qh = alpha ** 2 * gaussian.expect(lambda h: act.derivative(a1 * h + s1, NP) ** 2, q, scale=scale)
+        pt = None
+        if need_p and p is not None:
+            if act.bounded:
+                lo, hi = act.limits
+                pt = gaussian.expect2_bounded(f, q, p, scale=scale, lo=lo, hi=hi)
+            else:
+                pt = gaussian.expect2(f, None, q, p)
+        return qt, pt, qh

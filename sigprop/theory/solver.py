@@ -1,0 +1,151 @@
+"""The exact infinite-width recurrence, vectorized over hyperparameter grids.
+
+For ``l = 0..L`` it returns the per-unit second moment ``q[l]``, the
+cross-token covariance ``p[l]``, the per-sublayer APJN factors ``chi[k]``
+(taking layer ``k`` to ``k+1``) and ``log J(0, l) = sum_{k<l} log chi[k]``
+(Doshi et al. 2023: ``J(l0, l) = prod chi``), all in float64. Logs keep depth
+``10^6`` finite; ``q`` itself is stored linearly and the solver raises if it
+leaves the float64 range (exponential phases at extreme depth).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..architectures import Architecture
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """Solver output; leading axis is the layer, trailing axes the grid.
+
+    Attributes:
+        q, p: shape ``(L+1, *grid)``; index 0 is the input.
+        chi: shape ``(L, *grid)``; ``chi[k]`` takes layer ``k`` to ``k+1``.
+        log_apjn: ``log J(0, l)``, shape ``(L+1, *grid)``.
+        params: the resolved declaration as a dict.
+    """
+
+    q: np.ndarray
+    p: np.ndarray | None
+    chi: np.ndarray
+    log_apjn: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        return self.chi.shape[0]
+
+    @property
+    def rho(self) -> np.ndarray:
+        """Cosine similarity ``p/q``."""
+        return self.p / self.q
+
+    @property
+    def log_apjn_back(self) -> np.ndarray:
+        """``log J(l, L)`` for ``l = 0..L`` (gradient amplification to layer ``l``)."""
+        return self.log_apjn[-1] - self.log_apjn
+
+    def log_apjn_from(self, l0: int) -> np.ndarray:
+        """``log J(l0, l)`` for ``l = l0..L``."""
+        return self.log_apjn[l0:] - self.log_apjn[l0]
+
+    def to_dict(self) -> dict:
+        """JSON-ready arrays (the ``sigprop theory --json`` contract)."""
+        return {
+            "q": self.q.tolist(),
+            "p": None if self.p is None else self.p.tolist(),
+            "chi": self.chi.tolist(),
+            "log_apjn": self.log_apjn.tolist(),
+            "log_apjn_back": self.log_apjn_back.tolist(),
+            "params": self.params,
+        }
+
+
+def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
+          workers: int | None = None) -> Trajectory:
+    """Run the mean-field recurrence of ``arch``.
+
+    Args:
+        arch: an architecture declaration; array-valued fields broadcast into a grid.
+        depth: override ``arch.depth`` (number of sublayers, ``>= 1``).
+        need_p: also propagate the cross-token covariance ``p`` (required with
+            attention; skip it for single-input sweeps, which are much faster
+            for quadrature normalizers).
+        workers: threads over the grid's first axis (NumPy releases the GIL in
+            its kernels); default: all cores for grids of more than 4096 points.
+
+    Returns:
+        A :class:`Trajectory`.
+
+    Raises:
+        ValueError: bad declaration or depth.
+        FloatingPointError: ``q`` left the float64 range or became NaN.
+    """
+    if depth is not None:
+        arch = arch.replace(depth=depth)
+    grid = arch.grid_shape()
+    L = arch.depth
+    qs = np.empty((L + 1,) + grid)
+    ps = np.empty((L + 1,) + grid) if need_p else None
+    chis = np.empty((L,) + grid)
+    log_apjn = np.empty((L + 1,) + grid)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if int(np.prod(grid)) > 4096 else 1
+    workers = max(1, min(workers, grid[0] if grid else 1))
+    if workers == 1:
+        _run(arch, grid, need_p, qs, ps, chis, log_apjn)
+    else:
+        def job(rows):
+            sl = (slice(None), slice(rows[0], rows[-1] + 1))
+            _run(_rows(arch, grid, sl[1]), (len(rows),) + grid[1:], need_p,
+                 qs[sl], None if ps is None else ps[sl], chis[sl], log_apjn[sl])
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(job, np.array_split(np.arange(grid[0]), workers)))
+    return Trajectory(qs, ps, chis, log_apjn, arch.to_dict())
+
+
+def _rows(arch: Architecture, grid, rows: slice) -> Architecture:
+    """The declaration restricted to rows of the grid's first axis."""
+    changes = {}
+    for f in dataclasses.fields(arch):
+        v = getattr(arch, f.name)
+        if isinstance(v, np.ndarray) and v.ndim:
+            changes[f.name] = np.broadcast_to(v, grid)[rows]
+    return arch.replace(**changes)
+
+
+def _run(arch, grid, need_p, qs, ps, chis, log_apjn):
+    L = arch.depth
+    q = np.broadcast_to(np.asarray(arch.q0, dtype=float), grid).copy()
+    p = np.broadcast_to(np.asarray(arch.p0, dtype=float), grid).copy() if need_p else None
+    qs[0] = q
+    log_apjn[0] = 0.0
+    if need_p:
+        ps[0] = p
+    layers = {}
+    depth_dependent = arch.normalizer == "lns" or arch.init == "depth_scaled"
+    for k in range(L):
+        key = (k % arch.period, arch.block_index(k) if depth_dependent else 0)
+        layer = layers.get(key)
+        if layer is None:
+            layer = layers[key] = arch.sublayer(k)
+        q, p, chi = layer.step(q, p, need_p)
+        chis[k] = chi
+        qs[k + 1] = q
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.add(log_apjn[k], np.log(chis[k]), out=log_apjn[k + 1])
+        # q >= 0 and log(chi) are finite everywhere iff their sums are
+        if not (np.isfinite(qs[k + 1].sum()) and np.isfinite(log_apjn[k + 1].sum())):
+            raise FloatingPointError(
+                f"recurrence left float64 at sublayer {k} (q={np.min(q):.3g}..{np.max(q):.3g}, "
+                f"chi={np.min(chis[k]):.3g}..{np.max(chis[k]):.3g}); this phase grows or decays "
+                "exponentially: reduce the depth")
+        if need_p:
+            ps[k + 1] = p
