@@ -140,7 +140,7 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn):
         chis[k] = chi
         qs[k + 1] = q
         with np.errstate(divide="ignore", invalid="ignore"):
-            np.add(log_apjn[k], np.log(chis[k]), out=log_apjn[k + 1])
+            log_apjn[k + 1] = log_apjn[k] + np.log(chis[k])
         # q >= 0 and log(chi) are finite everywhere iff their sums are
         if not (np.isfinite(qs[k + 1].sum()) and np.isfinite(log_apjn[k + 1].sum())):
             raise FloatingPointError(

@@ -1,0 +1,161 @@
+"""The ``sigprop`` command line (the only module that parses arguments).
+
+Each subcommand's options are declared in its own ``_add_*`` function; the
+work is done by the module named there, imported lazily so that ``sigprop
+theory`` never loads JAX or matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from . import __version__
+
+
+def _common_arch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("arch", help="preset name (toy, plain, resmlp, mlp, transformer, vit) or a TOML/JSON file")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a field of the declaration (repeatable); a comma-separated list makes a sweep")
+    p.add_argument("--depth", type=int, default=None, help="number of residual sublayers L")
+
+
+def _add_theory(sub) -> None:
+    p = sub.add_parser("theory", help="solve the infinite-width recurrence",
+                       description="Solve the exact mean-field recurrence and print q, p, chi, log J per layer.")
+    _common_arch(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object (q, p, chi, log_apjn, params)")
+    p.add_argument("--out", default=None, help="also write theory.json and theory.csv into this folder")
+    p.set_defaults(func=_run_theory)
+
+
+def _run_theory(args) -> int:
+    from . import io
+    from .theory import solve
+
+    arch = io.load_arch(args.arch, args.sets, args.depth)
+    traj = solve(arch)
+    data = traj.to_dict()
+    if args.out:
+        io.write_json(f"{args.out}/theory.json", data)
+        if traj.q.ndim == 1:
+            io.write_csv(f"{args.out}/theory.csv", {
+                "layer": range(arch.depth + 1), "q": traj.q, "p": traj.p,
+                "chi": list(traj.chi) + [float("nan")], "log_apjn": traj.log_apjn,
+                "log_apjn_back": traj.log_apjn_back})
+    if args.json:
+        print(io.dumps(data))
+        return 0
+    if traj.q.ndim != 1:
+        print(f"grid of shape {traj.q.shape[1:]}; final log J(0, L) range "
+              f"{traj.log_apjn[-1].min():.4g} .. {traj.log_apjn[-1].max():.4g} (use --json for arrays)")
+        return 0
+    print(f"{'layer':>6} {'q':>12} {'p':>12} {'rho':>8} {'chi':>10} {'log J(0,l)':>12}")
+    L = arch.depth
+    step = max(1, L // 32)
+    for l in list(range(0, L + 1, step)) + ([L] if L % step else []):
+        chi = f"{traj.chi[l]:10.5f}" if l < L else " " * 10
+        print(f"{l:6d} {traj.q[l]:12.5g} {traj.p[l]:12.5g} {traj.p[l] / traj.q[l]:8.4f} {chi} {traj.log_apjn[l]:12.5g}")
+    return 0
+
+
+def _add_validate(sub) -> None:
+    p = sub.add_parser("validate", help="compare theory with finite-width Monte-Carlo (JAX)",
+                       description="Run theory and Monte-Carlo on the same declaration; report per-layer z-scores.")
+    _common_arch(p)
+    p.add_argument("--width", type=int, default=None, help="network width d (default: the declaration's)")
+    p.add_argument("--samples", type=int, default=16, help="independent networks in the ensemble")
+    p.add_argument("--probes", type=int, default=4, help="Hutchinson probes per network")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--float64", action="store_true", help="run the networks in float64")
+    p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="JAX platform")
+    p.add_argument("--zmax", type=float, default=4.0, help="largest allowed |z| after the finite-width allowance")
+    p.add_argument("--no-doubling", action="store_true", help="skip the width-doubling (O(1/d)) check")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--out", default="results/validate", help="folder for the CSV and the figure")
+    p.set_defaults(func=lambda a: _lazy("sigprop.validation", "main")(a))
+
+
+def _add_fit(sub) -> None:
+    p = sub.add_parser("fit", help="fit the growth law of q, p or the APJN and classify the regime",
+                       description="Fit power law / stretched exponential / exponential / log / bounded models.")
+    p.add_argument("file", help="`sigprop theory --json` or `sigprop validate --json` output, or a CSV "
+                                "(columns layer, value[, stderr])")
+    p.add_argument("--quantity", choices=("q", "p", "apjn"), default="apjn")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=lambda a: _lazy("sigprop.fitting.report", "main")(a))
+
+
+def _add_claims(sub) -> None:
+    p = sub.add_parser("claims", help="check published claims against the recurrences and Monte-Carlo",
+                       description="Curse-of-Depth lemmas/theorems and the normalization-free transformer growth laws.")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quick", action="store_true", help="smaller Monte-Carlo ensembles")
+    p.add_argument("--no-mc", action="store_true", help="exact recurrences only")
+    p.set_defaults(func=lambda a: _lazy("sigprop.claims", "main")(a))
+
+
+def _add_derive(sub) -> None:
+    p = sub.add_parser("derive", help="run the SymPy derivations and regenerate derivations/RESULTS.md")
+    p.add_argument("names", nargs="*", help="only these derivations")
+    p.add_argument("--fast", action="store_true", help="skip the slow derivations")
+    p.set_defaults(func=_run_derive)
+
+
+def _run_derive(args) -> int:
+    cmd = [sys.executable, "-m", "derivations", *args.names] + (["--fast"] if args.fast else [])
+    return subprocess.call(cmd)
+
+
+def _add_figures(sub) -> None:
+    p = sub.add_parser("figure", help="render one figure (PNG + PDF + CSV)")
+    p.add_argument("name", help="figure name (see `sigprop figures`)")
+    p.add_argument("--quick", action="store_true", help="laptop sizes")
+    p.add_argument("--device", choices=("cpu", "gpu"), default=None)
+    p.add_argument("--out", default="results")
+    p.set_defaults(func=lambda a: _lazy("figures", "main_figure")(a))
+    p = sub.add_parser("figures", help="list the figures")
+    p.set_defaults(func=lambda a: _lazy("figures", "main_list")(a))
+    p = sub.add_parser("reproduce", help="every figure, the exponent table and the claims report into a folder")
+    p.add_argument("--quick", action="store_true", help="laptop sizes (under 10 minutes on 2 cores)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default=None)
+    p.add_argument("--out", default="results")
+    p.add_argument("--only", nargs="*", default=None, help="only these figures")
+    p.set_defaults(func=lambda a: _lazy("figures", "main_reproduce")(a))
+
+
+def _lazy(module: str, name: str):
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sigprop",
+        description="Mean-field signal propagation at initialization: exact infinite-width recurrences for "
+                    "q (activation variance), p (cross-token covariance) and the APJN, checked against "
+                    "finite-width JAX Monte-Carlo. Start with `sigprop theory toy` or `sigprop reproduce --quick`.")
+    parser.add_argument("--version", action="version", version=f"sigprop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_theory, _add_validate, _add_fit, _add_claims, _add_derive, _add_figures):
+        add(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FloatingPointError) as exc:
+        print(f"sigprop {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
