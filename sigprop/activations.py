@@ -142,7 +142,7 @@ class Activation:
         if not all_inside:
             x = np.where(inside, x, 0.0)
         idx = x.astype(np.intp)
-        np.minimum(idx, n - 1, out=idx)
+        idx = np.minimum(idx, n - 1)
         dt = x - idx
         c = np.take(coef, idx, axis=1)  # (8, *shape), contiguous rows
         m2 = c[0] * dt
@@ -248,6 +248,6 @@ register_activation(Activation(
     lambda u, xp: 0.5 * (1 + xp.erf(u / np.sqrt(2.0))) + u * xp.exp(-0.5 * u * u) / np.sqrt(2 * np.pi),
     description="u Phi(u) (exact GELU); quadrature"))
 register_activation(Activation(
-    "silu", lambda u, xp: u / (1 + xp.exp(-u)),
-    lambda u, xp: (1 + xp.exp(-u) + u * xp.exp(-u)) / (1 + xp.exp(-u)) ** 2,
+    "silu", lambda u, xp: u * 0.5 * (1 + xp.tanh(0.5 * u)),
+    lambda u, xp: 0.5 * (1 + xp.tanh(0.5 * u)) + u * 0.25 * (1 - xp.tanh(0.5 * u) ** 2),
     description="u sigmoid(u); quadrature"))

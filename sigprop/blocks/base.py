@@ -58,6 +58,17 @@ class Residual:
     mu: object = 1.0
     placement: str = "pre"
 
+    def increments(self, q, p, need_p: bool = True):
+        """Branch increments ``(dq, dp, dchi)`` of a pre-norm sublayer, without round-off.
+
+        ``q' = mu^2 q + dq`` etc.; asymptotic analyses at huge ``q`` need the
+        increments themselves rather than ``q' - q``.
+        """
+        if self.placement != "pre":
+            raise ValueError("increments are defined for pre-norm sublayers")
+        norm = get_normalizer(self.norm)
+        return self.branch.mean_field(normalize(norm, self.params, q, p, need_p), need_p)
+
     def step(self, q, p, need_p: bool = True):
         """One sublayer of the recurrence: ``(q, p) -> (q', p', chi)``."""
         norm = get_normalizer(self.norm)

@@ -136,7 +136,8 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn):
         layer = layers.get(key)
         if layer is None:
             layer = layers[key] = arch.sublayer(k)
-        q, p, chi = layer.step(q, p, need_p)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            q, p, chi = layer.step(q, p, need_p)
         chis[k] = chi
         qs[k + 1] = q
         with np.errstate(divide="ignore", invalid="ignore"):

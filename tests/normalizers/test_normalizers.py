@@ -1,0 +1,93 @@
+"""Normalizer maps: closed forms against quadrature, invariances, registry."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sigprop.arrays import NP
+from sigprop.normalizers import NormParams, available_normalizers, get_normalizer, pointwise_normalizer
+
+log_q = st.floats(np.log(1e-4), np.log(1e4))
+rhos = st.floats(-0.95, 0.999)
+alphas = st.floats(0.05, 3.0)
+
+
+@given(log_q, rhos, alphas)
+def test_derf_closed_form_against_quadrature_path(lq, rho, a):
+    """Derf's arcsine closed forms vs the shifted-normalizer quadrature path at shift 0."""
+    q = np.exp(lq)
+    derf = get_normalizer("derf")
+    cf = derf.maps(q, rho * q, NormParams(alpha=a))
+    quad = derf._maps_shifted(np.asarray(q), np.asarray(rho * q), np.asarray(a), np.asarray(0.0), True)
+    for c, n in zip(cf, quad):
+        assert float(c) == pytest.approx(float(n), abs=1e-10, rel=1e-9)
+
+
+@given(log_q, rhos, alphas)
+def test_derf_closed_form_matches_theory_sheet(lq, rho, a):
+    q = np.exp(lq)
+    p = rho * q
+    qt, pt, qh = get_normalizer("derf").maps(q, p, NormParams(alpha=a))
+    assert qt == pytest.approx((2 / np.pi) * np.arcsin(2 * a * a * q / (1 + 2 * a * a * q)), rel=1e-12)
+    assert pt == pytest.approx((2 / np.pi) * np.arcsin(2 * a * a * p / (1 + 2 * a * a * q)), rel=1e-12, abs=1e-15)
+    assert qh == pytest.approx((4 * a * a / np.pi) / np.sqrt(1 + 4 * a * a * q), rel=1e-12)
+
+
+@given(log_q, rhos, st.floats(0.1, 3.0), st.floats(-1.0, 1.0))
+def test_pointwise_maps_preserve_order(lq, rho, a, shift):
+    """|pt| <= qt, qt >= 0, qh >= 0 for DyT with and without shift (Cauchy-Schwarz)."""
+    q = np.exp(lq)
+    qt, pt, qh = get_normalizer("dyt").maps(q, rho * q, NormParams(alpha=a, shift=shift))
+    assert qt >= 0 and qh >= 0
+    assert abs(pt) <= qt * (1 + 1e-10) + 1e-14
+
+
+@given(log_q, rhos, st.floats(0.01, 100.0))
+def test_layernorm_scale_invariance(lq, rho, c):
+    q = np.exp(lq)
+    for name in ("layernorm", "rmsnorm", "lns"):
+        norm = get_normalizer(name)
+        params = NormParams(eps=0.0, block=3)
+        qt1, pt1, qh1 = norm.maps(q, rho * q, params)
+        qt2, pt2, qh2 = norm.maps(c * q, c * rho * q, params)
+        assert qt2 == pytest.approx(qt1, rel=1e-12)
+        assert pt2 == pytest.approx(pt1, rel=1e-12, abs=1e-15)
+        assert qh2 == pytest.approx(qh1 / c, rel=1e-12)
+
+
+def test_layernorm_finite_width_forward_is_scale_invariant():
+    x = np.random.default_rng(0).normal(size=(3, 512))
+    ln = get_normalizer("layernorm")
+    y1 = ln.apply(x, NormParams(eps=0.0), NP)
+    y2 = ln.apply(7.5 * x, NormParams(eps=0.0), NP)
+    np.testing.assert_allclose(y1, y2, rtol=1e-12)
+    np.testing.assert_allclose(np.mean(y1 ** 2, axis=-1), 1.0, rtol=1e-12)
+
+
+def test_lns_divides_by_block_index():
+    ln, lns = get_normalizer("layernorm"), get_normalizer("lns")
+    for b in (1, 4, 9):
+        a = ln.maps(2.0, 0.5, NormParams(block=b))
+        s = lns.maps(2.0, 0.5, NormParams(block=b))
+        for x, y in zip(a, s):
+            assert y == pytest.approx(x / b)
+
+
+def test_layernorm_epsilon_enters_exactly():
+    qt, pt, qh = get_normalizer("layernorm").maps(2.0, 1.0, NormParams(eps=0.5))
+    assert (qt, pt, qh) == pytest.approx((2 / 2.5, 1 / 2.5, 1 / 2.5))
+
+
+def test_user_pointwise_normalizer_registers_in_one_call():
+    norm = pointwise_normalizer("softsign_test", lambda u, xp: u / (1 + xp.abs(u)))
+    assert "softsign_test" in available_normalizers()
+    qt, pt, qh = norm.maps(1.0, 0.5, NormParams(alpha=1.0))
+    assert 0 < pt < qt < 1 and qh > 0
+    with pytest.raises(ValueError, match="already registered"):
+        pointwise_normalizer("softsign_test", lambda u, xp: u)
+
+
+def test_unknown_normalizer_lists_the_known_ones():
+    with pytest.raises(ValueError, match="layernorm"):
+        get_normalizer("batchnorm")

@@ -1,0 +1,79 @@
+"""Gaussian quadrature against closed-form expectations (float64).
+
+Tolerance 1e-10 absolute (relative for quantities that grow with q), the
+accuracy the engine promises for smooth functions over q in [1e-6, 1e6].
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.special import erf
+
+from sigprop import gaussian
+
+log_q = st.floats(np.log(1e-6), np.log(1e6))
+alphas = st.floats(0.05, 5.0)
+
+
+@given(log_q)
+def test_polynomial_moments_gauss_hermite(lq):
+    q = np.exp(lq)
+    assert gaussian.expect(lambda h: h ** 2, q) == pytest.approx(q, rel=1e-12)
+    assert gaussian.expect(lambda h: h ** 4, q) == pytest.approx(3 * q * q, rel=1e-12)
+    assert gaussian.expect(lambda h: h ** 6, q) == pytest.approx(15 * q ** 3, rel=1e-12)
+
+
+@given(log_q, alphas)
+def test_localized_feature_sinh_rule(lq, a):
+    # E[exp(-a^2 h^2 / 2)] = 1 / sqrt(1 + a^2 q): a feature of width 1/a
+    q = np.exp(lq)
+    got = gaussian.expect(lambda h: np.exp(-0.5 * (a * h) ** 2), q, scale=1 / a)
+    assert got == pytest.approx(1 / np.sqrt(1 + a * a * q), abs=1e-10, rel=1e-10)
+
+
+@given(log_q, alphas)
+def test_erf_second_moment_and_derivative(lq, a):
+    q = np.exp(lq)
+    got = gaussian.expect(lambda h: erf(a * h) ** 2, q, scale=1 / a)
+    assert got == pytest.approx((2 / np.pi) * np.arcsin(2 * a * a * q / (1 + 2 * a * a * q)), abs=1e-10)
+    got = gaussian.expect(lambda h: (2 * a / np.sqrt(np.pi)) ** 2 * np.exp(-2 * (a * h) ** 2), q, scale=1 / a)
+    assert got == pytest.approx((4 * a * a / np.pi) / np.sqrt(1 + 4 * a * a * q), rel=1e-10)
+
+
+@given(log_q, st.floats(-0.999, 0.999), alphas)
+def test_erf_kernel_two_dimensional(lq, rho, a):
+    q = np.exp(lq)
+    p = rho * q
+    exact = (2 / np.pi) * np.arcsin(2 * a * a * p / (1 + 2 * a * a * q))
+    got = gaussian.expect2_bounded(lambda h: erf(a * h), q, p, scale=1 / a, lo=-1.0, hi=1.0)
+    assert got == pytest.approx(exact, abs=1e-10)
+
+
+def test_gauss_hermite_2d_polynomial():
+    q, p = 2.0, 0.7
+    # E[h1^2 h2^2] = q^2 + 2 p^2 (Isserlis)
+    assert gaussian.expect2(lambda h: h ** 2, None, q, p) == pytest.approx(q * q + 2 * p * p, rel=1e-12)
+
+
+def test_broadcasting_over_grids():
+    q = np.linspace(0.5, 3, 7)[:, None] * np.ones(5)
+    a = np.linspace(0.2, 2, 5)
+    got = gaussian.expect(lambda h: np.exp(-0.5 * (a[..., None] * h) ** 2), q, scale=1 / a)
+    assert got.shape == (7, 5)
+    np.testing.assert_allclose(got, 1 / np.sqrt(1 + a * a * q), rtol=1e-10)
+
+
+def test_zero_variance_is_a_point_mass():
+    assert gaussian.expect(lambda h: np.cos(h) + 2, 0.0) == pytest.approx(3.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("q", [-1.0, np.nan, np.inf])
+def test_bad_variance_raises(q):
+    with pytest.raises(ValueError, match="q must be"):
+        gaussian.expect(lambda h: h, q)
+
+
+def test_bad_covariance_raises():
+    with pytest.raises(ValueError, match="p must satisfy"):
+        gaussian.expect2(lambda h: h, None, 1.0, 1.5)

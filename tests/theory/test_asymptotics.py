@@ -1,0 +1,134 @@
+"""Large-depth predictions against the solver's own curves at large depth.
+
+The predictions are evaluated at the regime's limit (q -> infinity at the
+fixed point of rho); the solver approaches them with known corrections, so
+the tolerances below state the order of those corrections at the depth used.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sigprop
+from sigprop import ToyResidual, Transformer
+from sigprop.theory import asymptotics as A
+
+
+@given(st.floats(0.05, 3.0), st.floats(0.0, 2.0))
+def test_toy_pre_ln_zeta_closed_form(sw2, sb2):
+    """Doshi et al.: zeta = sw2 / (sw2 + sb2) for h' = h + W LN(h) + b."""
+    z = A.predict_zeta(ToyResidual(normalizer="layernorm", sigma_w2=sw2, sigma_b2=sb2))
+    assert z == pytest.approx(sw2 / (sw2 + sb2), rel=1e-12)
+
+
+@settings(max_examples=10)
+@given(st.floats(0.1, 2.0), st.floats(0.0, 1.0))
+def test_toy_fitted_exponent_matches_zeta(sw2, sb2):
+    arch = ToyResidual(normalizer="layernorm", sigma_w2=sw2, sigma_b2=sb2, eps=0.0)
+    tr = sigprop.solve(arch, depth=20_000, need_p=False)
+    l = np.array([10_000, 20_000])
+    slope = np.diff(tr.log_apjn[l]) / np.diff(np.log(l))
+    # corrections are O(1/(c_q l)) = O(1e-4 / c_q) at l = 1e4
+    assert slope[0] == pytest.approx(A.predict_zeta(arch), abs=2e-3)
+
+
+@settings(max_examples=8)
+@given(st.floats(0.3, 2.0), st.floats(0.3, 1.5), st.integers(2, 64))
+def test_transformer_fitted_exponent_approaches_zeta(sqk, sov, n):
+    arch = Transformer(normalizer="layernorm", n_tokens=n, sigma_q=sqk, sigma_k=sqk, sigma_v=sov, eps=0.0)
+    zeta = A.predict_zeta(arch)
+    tr = sigprop.solve(arch, depth=20_000)
+    l = np.array([2_500, 5_000, 10_000, 20_000])
+    slopes = np.diff(tr.log_apjn[l]) / np.diff(np.log(l))
+    err = np.abs(slopes - zeta)
+    # rho -> 1 only as a power of l, so the local slope converges slowly: require
+    # a 5% match at l ~ 1e4 and a shrinking error
+    assert err[-1] < 0.05 * zeta
+    assert err[-1] < err[0]
+
+
+def test_attention_lowers_zeta_as_derived():
+    """With rho* = 1: zeta = (sOV/n + s21/2) / (sOV + s21/2) (ReLU MLP, LN)."""
+    for n in (1, 4, 197):
+        arch = Transformer(normalizer="layernorm", n_tokens=n, sigma_v=0.8, sigma_o=1.1, sigma_1=1.2, sigma_2=0.9)
+        sov, s21 = (0.8 * 1.1) ** 2, (1.2 * 0.9) ** 2
+        assert A.rho_fixed_point(arch) == 1.0
+        assert A.predict_zeta(arch) == pytest.approx((sov / n + s21 / 2) / (sov + s21 / 2), rel=1e-9)
+
+
+@given(st.floats(0.1, 2.0), st.floats(0.1, 1.0))
+def test_derf_toy_lambda_closed_form(alpha, sw):
+    """THEORY.md: 1/sqrt(lam) = 4 alpha sigma_w / pi for h' = h + W erf(alpha h)."""
+    lam = A.predict_lambda(ToyResidual(normalizer="derf", alpha=alpha, sigma_w2=sw * sw))
+    assert 1 / np.sqrt(lam) == pytest.approx(4 * alpha * sw / np.pi, rel=1e-8)
+
+
+@pytest.mark.parametrize("norm,alpha", [("derf", 0.3), ("derf", 1.0), ("dyt", 0.5)])
+def test_fitted_stretched_exponential_matches_lambda(norm, alpha):
+    arch = ToyResidual(normalizer=norm, alpha=alpha, sigma_w2=0.46 ** 2)
+    tr = sigprop.solve(arch, depth=100_000, need_p=False)
+    l = np.arange(20_000, 100_001, 10)
+    # log J = c0 + sqrt(l/lam) + c1 log l + O(l^-1/2): fit all three
+    X = np.stack([np.ones(l.size), np.sqrt(l), np.log(l)], axis=1)
+    coef = np.linalg.lstsq(X, tr.log_apjn[l], rcond=None)[0]
+    assert coef[1] == pytest.approx(1 / np.sqrt(A.predict_lambda(arch)), rel=5e-3)
+
+
+@pytest.mark.parametrize("norm,alpha", [("derf", 0.1), ("derf", 0.3), ("dyt", 0.2)])
+def test_transition_depth_matches_solver(norm, alpha):
+    arch = ToyResidual(normalizer=norm, alpha=alpha, sigma_w2=0.46 ** 2, depth=4000)
+    l_star = A.transition_depth(arch)
+    crossing = A.transition_layer(sigprop.solve(arch, need_p=False), alpha)
+    assert abs(l_star - crossing) <= 3 + 0.01 * l_star  # continuum vs discrete: O(1) layers
+
+
+def test_small_q_rate_closed_forms():
+    sw2 = 0.3
+    assert A.small_q_rate(ToyResidual(normalizer="derf", alpha=0.4, sigma_w2=sw2)) == pytest.approx(
+        1 + 4 * 0.16 * sw2 / np.pi, rel=1e-6)
+    assert A.small_q_rate(ToyResidual(normalizer="dyt", alpha=0.4, sigma_w2=sw2)) == pytest.approx(
+        1 + 0.16 * sw2, rel=1e-6)
+
+
+def test_rho_relaxes_monotonically_to_fixed_point():
+    arch = sigprop.preset("transformer", p0=0.1)
+    tr = sigprop.solve(arch, depth=400)
+    rho_star = A.rho_fixed_point(arch)
+    gap = np.abs(tr.rho[::2] - rho_star)  # per block (attention + MLP)
+    assert np.all(np.diff(gap) <= 1e-12)
+
+
+def test_chi_star_phases():
+    cs, _ = A.chi_star(sigprop.preset("plain"))
+    assert cs == pytest.approx(0.05)  # plain ReLU: sw2/2
+    cs, _ = A.chi_star(ToyResidual(normalizer="layernorm", mu=1.0, q0=1.0))
+    assert cs == pytest.approx(1.0, abs=1e-3)  # Pre-LN residual: everywhere critical
+    # tanh, no normalizer, mu = 0, sb = 0: q* = 0 for sw2 < 1 and chi* = sw2 phi'(0)^2 = sw2
+    cs, q = A.chi_star(ToyResidual(normalizer="identity", mu=0.0, sigma_w2=0.5, activation="tanh"))
+    assert q < 1e-100 and cs == pytest.approx(0.5, rel=1e-6)
+    xi = A.correlation_length(sigprop.preset("plain"))
+    assert xi == pytest.approx(1 / np.log(0.05))
+
+
+def test_continuum_limit_agrees_with_recurrence():
+    arch = ToyResidual(normalizer="derf", alpha=0.5, sigma_w2=0.46 ** 2)
+    disc = sigprop.solve(arch, depth=4000)
+    cont = A.continuum(arch, 4000)
+    rel = np.abs(cont.q / disc.q - 1)
+    assert rel[-1] < 2e-3 and rel[-1] < rel[400]  # relative error decays with depth
+    # log J differs by an O(1) Euler-Maclaurin constant: the growth rates agree
+    d_disc = disc.log_apjn[-1] - disc.log_apjn[2000]
+    d_cont = cont.log_apjn[-1] - cont.log_apjn[2000]
+    assert d_cont == pytest.approx(d_disc, rel=2e-3)
+
+
+def test_predictions_refuse_the_wrong_regime():
+    with pytest.raises(ValueError, match="scale-invariant"):
+        A.predict_zeta(sigprop.preset("toy"))
+    with pytest.raises(ValueError, match="LNS"):
+        A.predict_zeta(sigprop.preset("toy", normalizer="lns"))
+    with pytest.raises(ValueError, match="bounded pointwise"):
+        A.predict_lambda(sigprop.preset("mlp"))
+    with pytest.raises(ValueError, match="PlainMLP"):
+        A.predict_zeta(sigprop.preset("plain"))

@@ -1,0 +1,159 @@
+"""The exact recurrence: invariants, exact identities, vectorization, log space."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import sigprop
+from sigprop import PlainMLP, ToyResidual, Transformer
+from sigprop.normalizers import NormParams, get_normalizer
+
+norms = st.sampled_from(["identity", "layernorm", "rmsnorm", "lns", "derf", "dyt"])
+sig = st.floats(0.1, 2.0)
+
+
+@given(norms, st.floats(0.05, 2.0), sig, st.floats(0.0, 0.5), st.floats(0.1, 5.0), st.floats(-0.9, 0.999),
+       st.sampled_from(["identity", "relu", "tanh"]))
+def test_toy_preserves_p_le_q(norm, alpha, sw, sb2, q0, rho, act):
+    arch = ToyResidual(depth=40, normalizer=norm, alpha=alpha, sigma_w2=sw * sw, sigma_b2=sb2, q0=q0,
+                       p0=rho * q0, activation=act)
+    tr = sigprop.solve(arch)
+    assert np.all(np.abs(tr.p) <= tr.q * (1 + 1e-10))
+    assert np.all(tr.q > 0) and np.all(tr.chi > 0)
+    params = NormParams(alpha=alpha, eps=0.0, block=1)
+    qt, pt, _ = get_normalizer(norm).maps(tr.q, tr.p, params)
+    assert np.all(qt >= 0) and np.all(np.abs(pt) <= qt * (1 + 1e-10) + 1e-14)
+
+
+@given(st.sampled_from(["layernorm", "derf", "dyt"]), sig, sig, sig, st.integers(1, 50), st.floats(0.0, 0.99))
+def test_transformer_preserves_p_le_q(norm, sqk, sov, s2, n, rho):
+    arch = Transformer(depth=12, n_tokens=n, normalizer=norm, alpha=0.7, sigma_q=sqk, sigma_k=sqk, sigma_v=sov,
+                       sigma_o=1.0, sigma_1=1.0, sigma_2=s2, q0=1.0, p0=rho)
+    tr = sigprop.solve(arch)
+    assert np.all(tr.p <= tr.q * (1 + 1e-12)) and np.all(tr.p >= -1e-12)
+    assert np.all(tr.chi >= 1.0)  # residual branches only add to the Jacobian norm
+
+
+@given(st.sampled_from(["layernorm", "rmsnorm", "lns"]), st.floats(0.01, 4.0), st.floats(0.01, 100.0),
+       st.integers(1, 300))
+def test_apjn_equals_variance_ratio_for_scale_invariant_norms(norm, sw2, q0, depth):
+    """chi = q[l+1]/q[l] exactly for h' = h + W Norm(h) (THEORY.md), so J(0, L) = q[L]/q[0]."""
+    arch = ToyResidual(depth=depth, normalizer=norm, sigma_w2=sw2, q0=q0, p0=0.0, eps=0.0)
+    tr = sigprop.solve(arch, need_p=False)
+    np.testing.assert_allclose(tr.log_apjn, np.log(tr.q / tr.q[0]), rtol=1e-12, atol=1e-12)
+
+
+def test_pre_ln_toy_is_linear_and_lns_is_logarithmic():
+    sw2 = 0.3
+    ln = sigprop.solve(ToyResidual(depth=1000, normalizer="layernorm", sigma_w2=sw2, eps=0.0), need_p=False)
+    np.testing.assert_allclose(ln.q, 1 + sw2 * np.arange(1001), rtol=1e-12)
+    lns = sigprop.solve(ToyResidual(depth=1000, normalizer="lns", sigma_w2=sw2, eps=0.0), need_p=False)
+    harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, 1001))])
+    np.testing.assert_allclose(lns.q, 1 + sw2 * harmonic, rtol=1e-12)
+
+
+def test_plain_relu_closed_form():
+    """q' = sw2 q / 2 and chi = sw2 / 2 (seed 003: sw2 = 0.1, chi = 0.05)."""
+    tr = sigprop.solve(PlainMLP(depth=20, sigma_w2=0.1, q0=2.0, p0=1.0))
+    np.testing.assert_allclose(tr.q, 2.0 * 0.05 ** np.arange(21), rtol=1e-12)
+    np.testing.assert_allclose(tr.chi, 0.05)
+    np.testing.assert_allclose(tr.log_apjn, np.arange(21) * np.log(0.05), rtol=1e-12)
+
+
+def test_grid_solve_equals_pointwise_solves():
+    alphas = np.array([0.1, 0.5, 1.3])
+    sws = np.array([0.2, 0.5])
+    arch = ToyResidual(depth=30, normalizer="dyt", alpha=alphas[:, None], sigma_w2=sws ** 2)
+    grid = sigprop.solve(arch)
+    for i, a in enumerate(alphas):
+        for j, s in enumerate(sws):
+            one = sigprop.solve(ToyResidual(depth=30, normalizer="dyt", alpha=a, sigma_w2=s * s))
+            np.testing.assert_allclose(grid.q[:, i, j], one.q, rtol=1e-12)
+            np.testing.assert_allclose(grid.log_apjn[:, i, j], one.log_apjn, rtol=1e-12)
+
+
+def test_threaded_grid_equals_serial():
+    arch = ToyResidual(depth=20, normalizer="dyt", alpha=np.linspace(0.1, 2, 64)[:, None],
+                       sigma_w2=np.linspace(0.1, 1, 80))
+    a = sigprop.solve(arch, need_p=False, workers=1)
+    b = sigprop.solve(arch, need_p=False, workers=2)
+    np.testing.assert_array_equal(a.log_apjn, b.log_apjn)
+
+
+def test_log_space_reaches_large_depth():
+    """Depth 1e5 of the subcritical toy: J ~ exp(sqrt(l/lam)) stays finite in log space."""
+    tr = sigprop.solve(sigprop.preset("toy", alpha=1.0), depth=100_000, need_p=False)
+    assert np.isfinite(tr.log_apjn[-1]) and tr.log_apjn[-1] > 100
+
+
+@pytest.mark.slow
+def test_depth_one_million():
+    tr = sigprop.solve(sigprop.preset("toy", alpha=1.9), depth=1_000_000, need_p=False)
+    assert np.isfinite(tr.log_apjn[-1]) and tr.log_apjn[-1] > 700  # J itself would overflow float64
+
+
+def test_exponential_phase_overflow_raises_clearly():
+    with pytest.raises(FloatingPointError, match="reduce the depth"):
+        sigprop.solve(PlainMLP(depth=5000, sigma_w2=8.0), need_p=False)
+
+
+def test_backward_apjn_is_consistent():
+    tr = sigprop.solve(sigprop.preset("transformer"))
+    np.testing.assert_allclose(tr.log_apjn_back, tr.log_apjn[-1] - tr.log_apjn)
+    assert tr.log_apjn_back[-1] == 0.0
+    np.testing.assert_allclose(tr.log_apjn_from(3)[-1], tr.log_apjn[-1] - tr.log_apjn[3])
+
+
+def test_post_norm_keeps_layernorm_output_normalized():
+    tr = sigprop.solve(sigprop.preset("transformer", placement="post", eps=0.0))
+    np.testing.assert_allclose(tr.q[1:], 1.0, rtol=1e-12)
+
+
+def test_scaled_init_bounds_growth():
+    std = sigprop.solve(sigprop.preset("mlp", depth=256, eps=0.0))
+    scaled = sigprop.solve(sigprop.preset("mlp", depth=256, eps=0.0, init="scaled"))
+    # scaled: every branch adds s21 / (2 * 2L) so q[L] = 1 + 1/4 exactly (ReLU, LN)
+    assert scaled.q[-1] == pytest.approx(1.25, rel=1e-12)
+    assert std.q[-1] == pytest.approx(1 + 256 * 0.5, rel=1e-12)
+
+
+def _cli(*args):
+    out = subprocess.run([sys.executable, "-m", "sigprop", *args], capture_output=True, text=True)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_cli_theory_json_contract():
+    rc, out, err = _cli("theory", "toy", "--set", "alpha=0.3", "--set", "normalizer=dyt", "--depth", "12", "--json")
+    assert rc == 0, err
+    data = json.loads(out)
+    assert len(data["q"]) == len(data["p"]) == len(data["log_apjn"]) == 13
+    assert len(data["chi"]) == 12
+    assert data["params"]["alpha"] == 0.3 and data["params"]["normalizer"] == "dyt"
+    direct = sigprop.solve(sigprop.preset("toy", alpha=0.3, normalizer="dyt", depth=12))
+    np.testing.assert_allclose(data["log_apjn"], direct.log_apjn, rtol=1e-12)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("theory", "toy", "--set", "alpha=-1"), "alpha must be > 0"),
+    (("theory", "toy", "--set", "normalizer=nope"), "unknown normalizer"),
+    (("theory", "nope"), "unknown architecture"),
+    (("theory", "toy", "--set", "bogus=1"), "unknown key"),
+    (("theory", "toy", "--depth", "0"), "depth must be"),
+])
+def test_cli_errors_are_clear(args, needle):
+    rc, _, err = _cli(*args)
+    assert rc == 2 and needle in err
+
+
+def test_cli_reads_toml(tmp_path):
+    f = tmp_path / "net.toml"
+    f.write_text('arch = "transformer"\ndepth = 6\nnormalizer = "derf"\nalpha = 0.4\nn_tokens = 5\n')
+    rc, out, err = _cli("theory", str(f), "--json")
+    assert rc == 0, err
+    data = json.loads(out)
+    assert len(data["q"]) == 7 and data["params"]["n_tokens"] == 5
