@@ -14,7 +14,12 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .architectures import ARCHITECTURES, PRESETS, Architecture, preset
+from .architectures import ARCHITECTURES, PRESETS, Architecture, Transformer, preset
+
+#: Per-matrix weight standard deviations accepted by ``--set`` for transformers:
+#: ``std_X`` sets ``sigma_X = std_X * sqrt(fan_in)`` (fan-in ``width``, or
+#: ``mlp_ratio * width`` for ``W_2``); ``weight_std`` sets all six.
+STD_KEYS = ("std_q", "std_k", "std_v", "std_o", "std_1", "std_2")
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,15 +72,26 @@ def parse_sets(sets: Iterable[str]) -> dict[str, str]:
 def apply_changes(arch: Architecture, changes: Mapping[str, object]) -> Architecture:
     """Replace fields of ``arch``; string values are parsed by the field's type.
 
-    ``weight_std`` (transformers) sets every sigma to ``std * sqrt(fan_in)``.
+    ``std_q .. std_2`` (transformers) set one matrix's standard deviation,
+    ``sigma = std * sqrt(fan_in)``; ``weight_std`` sets all six.
     """
     changes = dict(changes)
-    if "weight_std" in changes:
-        std = float(changes.pop("weight_std"))
+    stds = {k: changes.pop(k) for k in [*STD_KEYS, "weight_std"] if k in changes}
+    if stds:
+        if not isinstance(arch, Transformer):
+            raise ValueError(f"{', '.join(stds)}: weight standard deviations apply to transformers only "
+                             f"(got a {arch.kind} declaration; set sigma_w2 instead)")
         d = int(_coerce(type(arch), "width", changes.get("width", arch.width)))
-        ratio = int(_coerce(type(arch), "mlp_ratio", changes.get("mlp_ratio", getattr(arch, "mlp_ratio", 4))))
-        s = std * np.sqrt(d)
-        changes.update(sigma_q=s, sigma_k=s, sigma_v=s, sigma_o=s, sigma_1=s, sigma_2=std * np.sqrt(ratio * d))
+        ratio = int(_coerce(type(arch), "mlp_ratio", changes.get("mlp_ratio", arch.mlp_ratio)))
+        if "weight_std" in stds:
+            std = stds.pop("weight_std")
+            stds = {**{k: std for k in STD_KEYS}, **stds}
+        for key, std in stds.items():
+            std = _coerce(type(arch), "sigma_q", std)
+            if np.any(np.asarray(std) < 0):
+                raise ValueError(f"{key} must be >= 0, got {std!r}")
+            fan_in = ratio * d if key == "std_2" else d
+            changes["sigma_" + key[4:]] = np.asarray(std, float) * np.sqrt(fan_in)
     coerced = {k: _coerce(type(arch), k, v) for k, v in changes.items()}
     return arch.replace(**coerced)
 

@@ -1,0 +1,42 @@
+"""Declarations from the command line and files; JSON/CSV output."""
+
+import numpy as np
+import pytest
+
+from sigprop import io
+
+
+def test_per_matrix_std_sets_sigma_times_sqrt_fan_in():
+    arch = io.load_arch("vit", ["weight_std=0.02", "std_2=0.01", "width=256", "mlp_ratio=2"])
+    # sigma = std * sqrt(fan_in): fan-in 256 for W_Q..W_1, 2 * 256 for W_2
+    assert np.isclose(arch.sigma_q, 0.02 * 16) and np.isclose(arch.sigma_1, 0.02 * 16)
+    assert np.isclose(arch.sigma_2, 0.01 * np.sqrt(512))
+
+
+def test_std_keys_refused_outside_transformers():
+    with pytest.raises(ValueError, match="transformers only"):
+        io.load_arch("toy", ["std_q=0.1"])
+
+
+@pytest.mark.parametrize("item, needle", [
+    ("alpha", "KEY=VALUE"), ("nope=1", "unknown key 'nope'"), ("depth=x", "integer"),
+    ("alpha=abc", "number"), ("std_o=-1", "std_o must be >= 0"),
+])
+def test_bad_sets_name_the_problem(item, needle):
+    with pytest.raises(ValueError, match=needle):
+        io.load_arch("transformer", [item])
+
+
+def test_comma_list_makes_a_sweep():
+    arch = io.load_arch("toy", ["alpha=0.1,0.5,1.0"])
+    assert arch.grid_shape() == (3,)
+
+
+def test_csv_round_trip(tmp_path):
+    path = io.write_csv(tmp_path / "a.csv", {"layer": [0, 1, 2], "value": [1.0, 2.5, np.pi]})
+    back = io.read_csv(path)
+    assert np.array_equal(back["layer"], [0, 1, 2]) and back["value"][2] == np.pi
+
+
+def test_json_replaces_non_finite_by_null():
+    assert io.dumps({"a": np.array([1.0, np.nan])}) == '{"a": [1.0, null]}'
