@@ -36,7 +36,7 @@ class NormStats:
 
 
 def normalize(norm: Normalizer, params: NormParams, q, p, need_p: bool) -> NormStats:
-    qt, pt, qh = norm.maps(q, p if need_p else None, params, need_p=need_p)
+    qt, pt, qh = norm.maps(q, p if need_p else None, params, need_p=need_p, check=False)
     return NormStats(q, p, qt, pt, qh, norm, params)
 
 

@@ -46,6 +46,21 @@ class NormParams:
     block: int = 1
 
 
+def _check_moments(q, p, params: NormParams) -> None:
+    if not np.all(np.isfinite(q)) or np.any(q < 0):
+        raise ValueError(f"q must be finite and >= 0, got {q!r}")
+    if p is not None:
+        p = np.asarray(p, dtype=float)
+        if not np.all(np.isfinite(p)) or np.any(np.abs(p) > q * (1 + 1e-12)):
+            raise ValueError(f"p must be finite with |p| <= q, got q={q!r}, p={p!r}")
+    alpha = np.asarray(params.alpha, dtype=float)
+    if not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
+        raise ValueError(f"alpha must be finite and > 0, got {params.alpha!r}")
+    eps = np.asarray(params.eps, dtype=float)
+    if not np.all(np.isfinite(eps)) or np.any(eps < 0):
+        raise ValueError(f"eps must be finite and >= 0, got {params.eps!r}")
+
+
 @dataclass(frozen=True, eq=False)
 class Normalizer:
     """One registry entry.
@@ -77,12 +92,20 @@ class Normalizer:
             raise ValueError(f"pointwise normalizer {self.name!r} needs an activation")
 
     # ------------------------------------------------------------------
-    def maps(self, q, p, params: NormParams, *, need_p: bool = True):
+    def maps(self, q, p, params: NormParams, *, need_p: bool = True, check: bool = True):
         """``(qt, pt, qh)`` at pre-normalization moments ``(q, p)``.
 
         ``pt`` is ``None`` when ``need_p`` is false (single-input recurrences).
+
+        Raises:
+            ValueError: ``q`` negative or not finite, ``|p| > q``, ``alpha <= 0``
+                or ``eps < 0`` (``check=False`` skips this for the solver, whose
+                declarations are validated once and whose iterates are checked
+                for finiteness every sublayer).
         """
         q = np.asarray(q, dtype=float)
+        if check:
+            _check_moments(q, p, params)
         if self.kind == "vector":
             return self.maps_cf(q, None if p is None else np.asarray(p, dtype=float), params)
         act = self.activation

@@ -91,3 +91,13 @@ def test_user_pointwise_normalizer_registers_in_one_call():
 def test_unknown_normalizer_lists_the_known_ones():
     with pytest.raises(ValueError, match="layernorm"):
         get_normalizer("batchnorm")
+
+
+@pytest.mark.parametrize("name", ["identity", "layernorm", "lns", "dyt", "derf"])
+@pytest.mark.parametrize("q, p, alpha, needle", [
+    (-1.0, 0.0, 1.0, "q must be"), (np.nan, 0.0, 1.0, "q must be"), (1.0, 1.5, 1.0, r"\|p\| <= q"),
+    (1.0, 0.5, 0.0, "alpha must be"), (1.0, 0.5, -2.0, "alpha must be"),
+])
+def test_maps_refuse_bad_moments(name, q, p, alpha, needle):
+    with pytest.raises(ValueError, match=needle):
+        get_normalizer(name).maps(q, p, NormParams(alpha=alpha))
