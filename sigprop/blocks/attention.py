@@ -1,17 +1,27 @@
 """Bidirectional softmax attention on permutation-symmetric tokens.
 
 Scores ``(W_Q x_a).(W_K x_b)/sqrt(d_head)``, no mask, no positional encoding,
-``n`` tokens, any number of heads. With ``sQK = (sigma_Q sigma_K)^2`` and
-``sOV = (sigma_O sigma_V)^2`` (Cowsik et al. 2024; Alekseev 2026):
+``n`` tokens, any number of heads; ``sQK = (sigma_Q sigma_K)^2``,
+``sOV = (sigma_O sigma_V)^2``, normalized-input moments ``qt``, ``pt``, ``qh``.
+At infinite width the score row of a query is ``n`` i.i.d. Gaussian logits of
+variance ``v = sQK qt (qt - pt)`` (plus a part shared by all keys, which the
+softmax removes), so with the exact softmax moments of
+:mod:`sigprop.softmax` — ``S2 = E sum_b A_ab^2``, ``S3 = E sum_b A_ab^3``,
+``S22 = E (sum_b A_ab^2)^2`` and, for two queries, ``T = E sum_b A_ab A_cb``:
 
-``Eq = exp(sQK qt (pt - qt))``, ``Ep = exp(sQK pt (pt - qt))``,
-``dq = sOV (qt + (n-1) pt Eq) / (1 + (n-1) Eq)``,
-``dp = sOV (qt + (n-1) pt Ep) / (1 + (n-1) Ep)``,
-``dchi = sOV qh / (1 + (n-1) Eq)``.
+``dq = sOV (pt + (qt - pt) S2)``,
+``dp = sOV (pt + (qt - pt) T)``,
+``dchi = sOV qh [S2 + sQK (qt - pt)(2 qt - pt)(S2 - 2 S3 + S22)]``.
 
-``1/(1 + (n-1) Eq)`` is the mean of ``sum_b A_ab^2``; the chi formula keeps
-the value path only (the path through the softmax is what the Monte-Carlo
-checks).
+The first term of ``dchi`` is the value path; the second is the path through
+the softmax, which does **not** vanish at infinite width: a unit tangent moves
+every score by ``O(1)`` (``d`` terms of size ``1/sqrt(d)``), with covariance
+``sQK qh (pt + (2 qt - pt) delta_bb')`` over keys, and
+``E sum_b dA_ab^2 = sQK qh (2 qt - pt)(S2 - 2 S3 + S22)`` once the shared part
+cancels. Both paths are checked against finite-width networks in the tests.
+The closed forms ``S2 ~ 1/(1 + (n-1) exp(-v))``, ``T ~ 1/(1 + (n-1) exp(-sQK pt (qt - pt)))``
+with a value-path-only chi (Cowsik et al. 2024; THEORY.md) are the first-order
+approximation in ``sQK``.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..softmax import softmax_moments, softmax_pair_moment
 from .base import NormStats
 
 
@@ -31,15 +42,60 @@ class AttentionBranch:
     sigma_o: object = 1.0
     n_tokens: int = 8
     heads: int = 1
+    #: finite-width forward only: stop gradients through the softmax weights, so
+    #: the Jacobian keeps the value path alone (the path the mean-field chi keeps).
+    value_path_only: bool = False
 
     def mean_field(self, s: NormStats, need_p: bool = True):
         if s.pt is None:
             raise ValueError("attention needs the cross-token covariance p (need_p=True)")
         sqk = (np.asarray(self.sigma_q, float) * np.asarray(self.sigma_k, float)) ** 2
         sov = (np.asarray(self.sigma_o, float) * np.asarray(self.sigma_v, float)) ** 2
-        n1 = self.n_tokens - 1
-        eq = np.exp(sqk * s.qt * (s.pt - s.qt))
-        ep = np.exp(sqk * s.pt * (s.pt - s.qt))
-        dq = sov * (s.qt + n1 * s.pt * eq) / (1 + n1 * eq)
-        dp = sov * (s.qt + n1 * s.pt * ep) / (1 + n1 * ep)
-        return dq, dp, sov * s.qh / (1 + n1 * eq)
+        n = self.n_tokens
+        qt, pt, qh = np.broadcast_arrays(s.qt, s.pt, s.qh)
+        gap = np.clip(qt - pt, 0.0, None)  # qt - pt >= 0 up to round-off
+        var = sqk * qt * gap
+        s2, s3, s22 = softmax_moments(n, var)
+        dq = sov * (pt + gap * s2)
+        if need_p:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rho = np.where(qt > 0, pt / np.where(qt > 0, qt, 1.0), 1.0)
+            dp = sov * (pt + gap * softmax_pair_moment(n, var, np.clip(rho, -1.0, 1.0)))
+        else:
+            dp = None
+        dchi = sov * qh * (s2 + sqk * gap * (2.0 * qt - pt) * (s2 - 2.0 * s3 + s22))
+        return dq, dp, dchi
+
+    # -- finite width ---------------------------------------------------------
+    def weight_specs(self, d: int) -> dict:
+        """``name -> (shape, std)``: four ``(d, d)`` matrices, std ``sigma/sqrt(d)`` each."""
+        sd = np.sqrt(d)
+        return {"wq": ((d, d), np.asarray(self.sigma_q, float) / sd),
+                "wk": ((d, d), np.asarray(self.sigma_k, float) / sd),
+                "wv": ((d, d), np.asarray(self.sigma_v, float) / sd),
+                "wo": ((d, d), np.asarray(self.sigma_o, float) / sd)}
+
+    def forward(self, weights: dict, x, xp):
+        """Multi-head bidirectional softmax attention on tokens ``x`` of shape ``(..., n, d)``.
+
+        Head ``h`` scores ``(x W_Q)_h . (x W_K)_h / sqrt(d_head)`` (no mask, no
+        positional encoding), softmax over keys, output ``concat_h(A_h x W_V) W_O``.
+        """
+        *lead, n, d = x.shape
+        H = self.heads
+        dh = d // H
+
+        def split(y):  # (..., n, d) -> (..., H, n, dh)
+            return y.reshape(*lead, n, H, dh).swapaxes(-2, -3)
+
+        q, k, v = split(x @ weights["wq"]), split(x @ weights["wk"]), split(x @ weights["wv"])
+        s = (q @ k.swapaxes(-1, -2)) / np.sqrt(dh)
+        s = s - s.max(axis=-1, keepdims=True)
+        e = xp.exp(s)
+        a = e / xp.sum(e, axis=-1, keepdims=True)
+        if self.value_path_only:
+            import jax
+
+            a = jax.lax.stop_gradient(a)
+        o = (a @ v).swapaxes(-2, -3).reshape(*lead, n, d)
+        return o @ weights["wo"]

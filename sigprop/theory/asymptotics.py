@@ -46,15 +46,18 @@ def _period_increments(arch: Architecture, q: float, rho: float):
     Returns ``(dq, dp, sum dchi_k q_k, sum dchi_k sqrt(q_k))`` with ``q_k`` the
     input of sublayer ``k`` and ``chi_k = 1 + dchi_k``.
     """
-    qk, pk = float(q), float(rho * q)
+    rho = np.asarray(rho, dtype=float)
+    qk, pk = np.full(rho.shape, float(q)), rho * float(q)
     dq_tot, dp_tot, cj, ch = 0.0, 0.0, 0.0, 0.0
     for k in range(arch.period):
-        dq, dp, dchi = (float(x) for x in arch.sublayer(k).increments(np.float64(qk), np.float64(pk), True))
-        cj += dchi * qk
-        ch += dchi * np.sqrt(qk)
-        dq_tot += dq
-        dp_tot += dp
+        dq, dp, dchi = arch.sublayer(k).increments(qk, pk, True)
+        cj = cj + dchi * qk
+        ch = ch + dchi * np.sqrt(qk)
+        dq_tot = dq_tot + dq
+        dp_tot = dp_tot + dp
         qk, pk = qk + dq, pk + dp
+    if rho.ndim == 0:
+        return float(dq_tot), float(dp_tot), float(cj), float(ch)
     return dq_tot, dp_tot, cj, ch
 
 
@@ -96,7 +99,8 @@ def rho_fixed_point(arch: Architecture, q: float | None = None) -> float:
         return dp / dq - r
 
     grid = np.concatenate([np.linspace(0.0, 0.99, 100), 1 - np.logspace(-2, -6, 9)])
-    vals = np.array([g(r) for r in grid])
+    dq, dp, _, _ = _period_increments(arch, q, grid)  # the whole scan in one vectorized call
+    vals = dp / dq - grid
     for i in range(len(grid) - 1):  # stable root: g goes from + to -
         if vals[i] > 0 and vals[i + 1] <= 0:
             return float(optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-14))

@@ -33,9 +33,7 @@ def test_toy_fitted_exponent_matches_zeta(sw2, sb2):
     assert slope[0] == pytest.approx(A.predict_zeta(arch), abs=2e-3)
 
 
-@settings(max_examples=8)
-@given(st.floats(0.3, 2.0), st.floats(0.3, 1.5), st.integers(2, 64))
-def test_transformer_fitted_exponent_approaches_zeta(sqk, sov, n):
+def _check_transformer_exponent(sqk, sov, n):
     arch = Transformer(normalizer="layernorm", n_tokens=n, sigma_q=sqk, sigma_k=sqk, sigma_v=sov, eps=0.0)
     zeta = A.predict_zeta(arch)
     tr = sigprop.solve(arch, depth=20_000)
@@ -46,6 +44,19 @@ def test_transformer_fitted_exponent_approaches_zeta(sqk, sov, n):
     # a 5% match at l ~ 1e4 and a shrinking error
     assert err[-1] < 0.05 * zeta
     assert err[-1] < err[0]
+
+
+def test_transformer_fitted_exponent_approaches_zeta_example():
+    # one point in the default suite: 10^4 attention sublayers with the exact
+    # softmax moments take ~20 s; the hypothesis sweep below is in the slow suite
+    _check_transformer_exponent(1.0, 0.8, 8)
+
+
+@pytest.mark.slow
+@settings(max_examples=8)
+@given(st.floats(0.3, 2.0), st.floats(0.3, 1.5), st.integers(2, 64))
+def test_transformer_fitted_exponent_approaches_zeta(sqk, sov, n):
+    _check_transformer_exponent(sqk, sov, n)
 
 
 def test_attention_lowers_zeta_as_derived():
