@@ -81,3 +81,21 @@ class Residual:
         qm, pm, chim = mu2 * q + dq, (mu2 * p + dp) if need_p else None, mu2 + dchi
         after = normalize(norm, self.params, qm, pm, need_p)
         return after.qt, after.pt, chim * after.qh
+
+    # -- finite width ---------------------------------------------------------
+    def weight_specs(self, d: int) -> dict:
+        """The branch's weights: ``name -> (shape, std)``."""
+        return self.branch.weight_specs(d)
+
+    def forward(self, weights: dict, h, params: NormParams | None = None, xp=None):
+        """Finite-width sublayer on tokens ``h`` of shape ``(..., n, d)``.
+
+        Pre-norm ``mu h + f(Norm(h))``, post-norm ``Norm(mu h + f(h))``.
+        ``params`` (default: the declaration's) may hold traced values, e.g. a
+        per-layer LNS block index inside a JAX scan.
+        """
+        norm = get_normalizer(self.norm)
+        params = self.params if params is None else params
+        if self.placement == "pre":
+            return self.mu * h + self.branch.forward(weights, norm.apply(h, params, xp), xp)
+        return norm.apply(self.mu * h + self.branch.forward(weights, h, xp), params, xp)

@@ -57,6 +57,19 @@ class DenseBranch:
         dp = sw2 * k + sb2 if need_p else None
         return dq, dp, sw2 * dm
 
+    # -- finite width ---------------------------------------------------------
+    def weight_specs(self, d: int) -> dict:
+        """Weights of one finite-width branch: ``name -> (shape, std)``, std = sigma/sqrt(fan_in).
+
+        ``W`` is ``(d, d)`` with variance ``sigma_w2/d``; ``b`` is ``(d,)`` with variance ``sigma_b2``.
+        """
+        return {"w": ((d, d), np.sqrt(np.asarray(self.sigma_w2, float) / d)),
+                "b": ((d,), np.sqrt(np.asarray(self.sigma_b2, float)))}
+
+    def forward(self, weights: dict, x, xp):
+        """``phi(x) @ W + b`` for tokens ``x`` of shape ``(..., n, d)`` (weights already scaled)."""
+        return get_activation(self.activation).fn(x, xp) @ weights["w"] + weights["b"]
+
 
 @dataclass(frozen=True, eq=False)
 class PlainDense:
@@ -81,3 +94,14 @@ class PlainDense:
         if self.residual:
             return q + m2, (p + pn) if need_p else None, 1.0 + chi
         return m2, pn, chi
+
+    # -- finite width ---------------------------------------------------------
+    def weight_specs(self, d: int) -> dict:
+        """``name -> (shape, std)``: ``W`` ``(d, d)`` with variance ``sigma_w2/d``, ``b`` with ``sigma_b2``."""
+        return {"w": ((d, d), np.sqrt(np.asarray(self.sigma_w2, float) / d)),
+                "b": ((d,), np.sqrt(np.asarray(self.sigma_b2, float)))}
+
+    def forward(self, weights: dict, h, params=None, xp=NP):
+        """``[h +] phi(h @ W + b)`` on tokens ``h`` of shape ``(..., n, d)`` (``params`` unused)."""
+        z = get_activation(self.activation).fn(h @ weights["w"] + weights["b"], xp)
+        return h + z if self.residual else z

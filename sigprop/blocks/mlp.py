@@ -34,3 +34,15 @@ class MLPBranch:
         m2, dm = act.moments(s1 * s.qt)
         dp = s2 * act.kernel(s1 * s.qt, s1 * s.pt) if need_p else None
         return s2 * m2, dp, s1 * s2 * dm * s.qh
+
+    # -- finite width ---------------------------------------------------------
+    def weight_specs(self, d: int) -> dict:
+        """``name -> (shape, std)``: ``W1`` ``(d, r d)``, std ``sigma_1/sqrt(d)``; ``W2`` ``(r d, d)``,
+        std ``sigma_2/sqrt(r d)``."""
+        h = self.ratio * d
+        return {"w1": ((d, h), np.asarray(self.sigma_1, float) / np.sqrt(d)),
+                "w2": ((h, d), np.asarray(self.sigma_2, float) / np.sqrt(h))}
+
+    def forward(self, weights: dict, x, xp):
+        """``phi(x @ W1) @ W2`` for tokens ``x`` of shape ``(..., n, d)`` (weights already scaled)."""
+        return get_activation(self.activation).fn(x @ weights["w1"], xp) @ weights["w2"]

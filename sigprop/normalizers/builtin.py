@@ -46,7 +46,8 @@ def _rmsnorm(x, params, xp):
 
 
 def _lns(x, params, xp):
-    return _layernorm(x, params, xp) / np.sqrt(float(params.block))
+    # ``block ** -0.5`` (not ``float(block)``) so a traced per-layer index works inside a JAX scan
+    return _layernorm(x, params, xp) * (params.block * 1.0) ** -0.5
 
 
 def pointwise_apply(act):

@@ -1,0 +1,199 @@
+"""APJN measurement cost: one all-layer JVP sweep vs L reverse-mode estimates vs jax.jacfwd.
+
+Reports, for one configuration (ensemble of ``networks`` networks):
+
+* ``sweep_s``: the forward sweep giving ``q, p`` and ``J(0, l)`` for ALL ``l``
+  (``jax.linearize`` carried through the ``lax.scan``, ``probes`` Hutchinson probes);
+* ``reverse_s``: ``L`` separate reverse-mode estimates, one per layer ``l``
+  (vjp of the network truncated at ``l``, the same probes), timed on 4
+  layers when ``L > 8`` and scaled to ``L`` (``reverse_extrapolated``);
+* ``jacfwd_s``: ``jax.jacfwd`` of the full Jacobian ``dh^L/dh^0`` (one layer
+  only — a lower bound on the cost of all layers), timed directly when
+  ``n d <= 2048`` and otherwise scaled from a 64-column ``vmap(jvp)``;
+* the sweep's achieved FLOP/s (matmul FLOPs counted analytically, tangents
+  counted as one primal each) as a fraction of this machine's measured float32
+  matmul FLOP/s (same default matmul precision);
+* ``--vit``: THEORY.md's ViT-like reference (d = 1024, n = 197, 256 sublayers,
+  8 networks) for Pre-LN and Derf at 10 values of alpha: full ``simulate``
+  (forward and reverse sweeps) time per run.
+
+Usage: ``python benchmarks/apjn_sweep.py --quick`` (CPU, < 2 min),
+``python benchmarks/apjn_sweep.py`` (d = 512) or ``--vit`` (a GPU). Device:
+JAX's default backend. The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def _time(fn, *args, repeat=3):
+    import jax
+
+    jax.block_until_ready(fn(*args))  # compile + warm up
+    best = np.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def matmul_flops(size: int) -> float:
+    """Measured float32 matmul FLOP/s (``size x size`` product, best of 5)."""
+    import jax
+    import jax.numpy as jnp
+
+    k1, k2 = jax.random.split(jax.random.key(0))
+    a = jax.random.normal(k1, (size, size), jnp.float32)
+    b = jax.random.normal(k2, (size, size), jnp.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    return 2.0 * size ** 3 / _time(f, a, b, repeat=5)
+
+
+def sublayer_flops(arch, d: int) -> float:
+    """Matmul FLOPs of one forward pass of all sublayers on one network (``n`` tokens)."""
+    n = arch.n_tokens
+    total = 0.0
+    for k in range(arch.depth):
+        kind = arch.pattern[k % arch.period] if hasattr(arch, "pattern") else "dense"
+        if kind == "attention":
+            total += 8 * n * d * d + 4 * n * n * d
+        elif kind == "mlp":
+            total += 4 * arch.mlp_ratio * n * d * d
+        else:
+            total += 2 * n * d * d
+    return total
+
+
+def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32") -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from sigprop.montecarlo import Network
+    from sigprop.montecarlo.engine import _ensemble_fn, network_keys, rademacher
+
+    net = Network(arch)
+    d, n, L = net.d, net.n, net.L
+    root = jax.random.key(0, impl=rng)
+    keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(np.arange(networks))
+
+    # (1) the all-layer forward sweep
+    sweep = _ensemble_fn(net, probes, 0, False, False)
+    t_sweep = _time(lambda k: sweep(k, net.hyper, None), keys)
+    flops = (1 + probes) * sublayer_flops(arch, d) * networks
+    # the full measurement (forward sweep + reverse sweep): primal, probes tangents, primal again, probes+1 cotangents
+    full = _ensemble_fn(net, probes, 0, True, False)
+    t_full = _time(lambda k: full(k, net.hyper, None), keys)
+    flops_full = (2 * probes + 3) * sublayer_flops(arch, d) * networks
+
+    # (2) L separate reverse-mode estimates of J(0, l)
+    def reverse_one(key, l):
+        kw, kin, kv, _, _ = network_keys(key)
+        h0 = net.symmetric_inputs(kin)
+        u = rademacher(kv, (probes, n, d), net.jdtype)
+        _, pull = jax.vjp(lambda h: net.scan_apply(kw, h, upto=l), h0)
+        g = jax.vmap(lambda c: pull(c)[0])(u)
+        return jnp.log(jnp.mean(jnp.sum(g * g, axis=(1, 2))) / (n * d))
+
+    ls = np.arange(1, L + 1) if L <= 8 else np.linspace(1, L, 4).round().astype(int)
+    rev = jax.jit(jax.vmap(lambda k, ls: jax.lax.map(lambda l: reverse_one(k, l), ls), in_axes=(0, None)))
+    t_rev = _time(rev, keys, jnp.asarray(ls), repeat=1) * L / len(ls)
+
+    # (3) jax.jacfwd of dh^L/dh^0 for each network
+    kw0, kin0 = network_keys(keys[0])[:2]
+    h0 = net.symmetric_inputs(kin0)
+    f = lambda x: net.scan_apply(kw0, x)  # noqa: E731
+    if n * d <= 2048:
+        t_jac = _time(jax.jit(jax.jacfwd(f)), h0, repeat=1) * networks
+        jac_extrap = False
+    else:
+        cols = 64
+        basis = jnp.eye(cols, n * d, dtype=net.jdtype).reshape(cols, n, d)
+        g = jax.jit(jax.vmap(lambda t: jax.jvp(f, (h0,), (t,))[1]))
+        t_jac = _time(g, basis, repeat=1) * (n * d / cols) * networks
+        jac_extrap = True
+    return {"d": d, "n": n, "L": L, "networks": networks, "probes": probes, "sweep_s": t_sweep,
+            "reverse_s": t_rev, "reverse_extrapolated": len(ls) < L, "jacfwd_s": t_jac,
+            "jacfwd_extrapolated": jac_extrap, "reverse_over_sweep": t_rev / t_sweep,
+            "jacfwd_over_sweep": t_jac / t_sweep, "sweep_flops": flops, "sweep_flops_per_s": flops / t_sweep,
+            "full_s": t_full, "full_flops_per_s": flops_full / t_full, "rng": rng}
+
+
+def vit_alphas(networks: int, probes: int, alphas, rng: str = "threefry2x32") -> dict:
+    """Full simulate (forward + reverse sweeps) on the ViT-like reference, Pre-LN and Derf(alpha)."""
+    from sigprop import preset
+    from sigprop.montecarlo import simulate
+
+    runs = []
+    base = preset("vit")
+    for norm, alpha in [("layernorm", 1.0)] + [("derf", a) for a in alphas]:
+        arch = base.replace(normalizer=norm, alpha=float(alpha))
+        t = time.perf_counter()
+        r = simulate(arch, samples=networks, probes=probes, rng=rng)
+        runs.append({"normalizer": norm, "alpha": float(alpha), "seconds": time.perf_counter() - t,
+                     "log_apjn_L": float(r.mean("log_apjn")[-1]), "q_L": float(r.mean("q")[-1])})
+        print(f"  vit {norm:9s} alpha={alpha:.2f}: {runs[-1]['seconds']:.2f} s, log J(0,L) = "
+              f"{runs[-1]['log_apjn_L']:.3f}", file=sys.stderr, flush=True)
+    return {"runs": runs, "total_s": sum(r["seconds"] for r in runs), "networks": networks, "probes": probes,
+            "d": base.width, "n": base.n_tokens, "L": base.depth, "rng": rng}
+
+
+def _report(r: dict, peak: float) -> dict:
+    r["sweep_fraction_of_matmul"] = r["sweep_flops_per_s"] / peak
+    r["full_fraction_of_matmul"] = r["full_flops_per_s"] / peak
+    print(f"  d={r['d']} n={r['n']} L={r['L']}: sweep {r['sweep_s']:.3g} s | L reverse {r['reverse_s']:.3g} s "
+          f"(x{r['reverse_over_sweep']:.1f}) | jacfwd {r['jacfwd_s']:.3g} s (x{r['jacfwd_over_sweep']:.3g}) | "
+          f"sweep {r['sweep_flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['sweep_fraction_of_matmul']:.0f}% of matmul; "
+          f"forward+reverse {100 * r['full_fraction_of_matmul']:.0f}%", file=sys.stderr, flush=True)
+    return r
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="CPU-sized run (< 2 minutes)")
+    ap.add_argument("--vit", action="store_true", help="also the ViT-like reference at 10 alphas (GPU)")
+    ap.add_argument("--width", type=int, default=None)
+    ap.add_argument("--depth", type=int, default=None)
+    ap.add_argument("--tokens", type=int, default=None)
+    ap.add_argument("--networks", type=int, default=None)
+    ap.add_argument("--probes", type=int, default=4)
+    ap.add_argument("--only-vit", action="store_true", help="skip the small configuration")
+    ap.add_argument("--rng", default="threefry2x32", choices=("threefry2x32", "rbg", "unsafe_rbg"),
+                    help="JAX PRNG implementation for the weight draws")
+    args = ap.parse_args(argv)
+
+    import jax
+
+    from sigprop import preset
+
+    quick = args.quick
+    d = args.width or (64 if quick else 512)
+    L = args.depth or (8 if quick else 32)
+    n = args.tokens or (8 if quick else 64)
+    nets = args.networks or (2 if quick else 8)
+    arch = preset("transformer", depth=L, width=d, n_tokens=n, heads=max(1, d // 64))
+    device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
+    print(f"device {device}", file=sys.stderr)
+    peak = matmul_flops(1024 if quick or jax.default_backend() == "cpu" else 8192)
+    out = {"device": device, "jax": jax.__version__, "matmul_flops_per_s": peak}
+    if not args.only_vit:
+        out.update(_report(bench(arch, networks=nets, probes=args.probes, rng=args.rng), peak))
+    if args.vit or args.only_vit:
+        vit = preset("vit")
+        out["vit_sweep"] = _report(bench(vit, networks=args.networks or 8, probes=args.probes, rng=args.rng), peak)
+        out["vit"] = vit_alphas(args.networks or 8, args.probes, np.linspace(0.1, 2.0, 10), args.rng)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

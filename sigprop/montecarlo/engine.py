@@ -1,0 +1,309 @@
+"""Ensembles of finite-width networks: q, p, APJN and gradients per layer.
+
+For one network (weight key, input ``h^0``) :func:`measure` computes, for
+every layer ``l = 0..L`` (THEORY.md conventions):
+
+* ``q[l] = mean_a h_a.h_a/d`` and ``p[l] = mean_{a!=b} h_a.h_b/d``;
+* ``J(l0, l) = ||dh^l/dh^{l0}||_F^2/(n d)`` for all ``l`` in ONE forward sweep:
+  Rademacher probes ``v`` (``E[v v^T] = I``) injected at layer ``l0`` are
+  pushed forward by ``jax.linearize`` inside the ``lax.scan`` over layers,
+  and ``J(l0, l) ~ mean_v ||J v||^2/(n d)`` (Hutchinson; Doshi et al. 2023
+  define the APJN as this expectation);
+* ``J(l, L) = ||dh^L/dh^l||_F^2/(n d)`` for all ``l`` in ONE reverse sweep: a
+  Rademacher cotangent ``u`` at the output is pulled back layer by layer
+  (``jax.vjp`` of each sublayer, re-drawing its weights from its key), and
+  ``||u^T dh^L/dh^l||^2`` is recorded at every layer;
+* the gradient amplification ``|dLoss/dh^l|^2/|dLoss/dh^L|^2`` for the loss
+  ``Loss = 0.5 ||h^L - y||^2`` with a fixed random target ``y ~ N(0, 1)``
+  per unit (drawn once per network), pulled back in the same reverse sweep.
+
+:func:`simulate` runs an ensemble: one ``jit``-compiled ``vmap`` over
+networks, chunked to bound memory, the network axis sharded over all local
+devices when there are several; network ``i`` always uses
+``fold_in(key(seed), i)``, so results do not depend on the chunking.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..architectures import Architecture
+from .inputs import user_inputs
+from .network import Network
+
+LOSS = "0.5*||h^L - y||^2 with y ~ N(0, 1) i.i.d. per unit, one target per network"
+NAMES = ("q", "p", "log_apjn", "log_apjn_back", "log_grad")
+
+
+@dataclass(frozen=True, eq=False)
+class MCResult:
+    """Monte-Carlo ensemble; every array float64 of shape ``(samples, L+1)``, one row per network.
+
+    Attributes:
+        q, p: per-unit second moment and cross-token covariance (mean over tokens / pairs).
+        log_apjn: ``log J(l0, l)`` (``nan`` for ``l < l0``; ``J(l0, l0) = 1``), mean over probes.
+        log_apjn_back: ``log J(l, L)``, mean over probes.
+        log_grad: ``log(|dLoss/dh^l|^2 / |dLoss/dh^L|^2)`` for ``meta["loss"]``.
+        meta: width, samples, probes, seed, dtype, device, seconds, loss, l0, arch.
+    """
+
+    q: np.ndarray
+    p: np.ndarray
+    log_apjn: np.ndarray
+    log_apjn_back: np.ndarray
+    log_grad: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def mean(self, name: str) -> np.ndarray:
+        """Mean over networks, shape ``(L+1,)``."""
+        return np.mean(getattr(self, name), axis=0)
+
+    def stderr(self, name: str) -> np.ndarray:
+        """Standard error of :meth:`mean`: ``std(ddof=1)/sqrt(samples)`` (``nan`` for one network)."""
+        x = getattr(self, name)
+        if x.shape[0] < 2:
+            return np.full(x.shape[1], np.nan)
+        return np.std(x, axis=0, ddof=1) / math.sqrt(x.shape[0])
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k).tolist() for k in NAMES}
+        out["meta"] = self.meta
+        return out
+
+
+# ---------------------------------------------------------------------------
+# One network
+# ---------------------------------------------------------------------------
+def _moments(h):
+    """``(q, p)`` of tokens ``h`` ``(n, d)``: ``q = mean_a |h_a|^2/d``, ``p = mean_{a!=b} h_a.h_b/d``."""
+    import jax.numpy as jnp
+
+    n, d = h.shape
+    sq = jnp.sum(h * h)
+    q = sq / (n * d)
+    if n == 1:
+        return q, jnp.full((), jnp.nan, h.dtype)
+    s = jnp.sum(h, axis=0)
+    return q, (jnp.sum(s * s) - sq) / (n * (n - 1) * d)
+
+
+def _sq_norm(t):
+    import jax.numpy as jnp
+
+    return jnp.sum(t * t, axis=tuple(range(1, t.ndim)))
+
+
+def network_keys(key):
+    """The five keys of one network: ``(weights, input, forward probes, reverse probes, loss target)``."""
+    import jax
+
+    return tuple(jax.random.split(key, 5))
+
+
+def rademacher(key, shape, dtype):
+    """+-1 entries from the low bit of uint32 draws (the same probes in float32 and float64 runs)."""
+    import jax
+    import jax.numpy as jnp
+
+    bits = jax.random.bits(key, shape, jnp.uint32)
+    return (2 * (bits & 1).astype(jnp.int32) - 1).astype(dtype)
+
+
+def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int = 0,
+            backward: bool = True) -> dict:
+    """Per-layer measurements of one network (pure JAX; ``jit``/``vmap`` it).
+
+    Args:
+        net: the network.
+        key: this network's key; split into weights, input, probes and target keys.
+        hyper: ``net.hyper`` (traced numbers).
+        h0: input ``(n, d)``; ``None`` draws permutation-symmetric tokens with exact ``(q0, p0)``.
+        probes: Hutchinson probes per network (forward and reverse each).
+        l0: layer where the forward probes start.
+        backward: also run the reverse sweep (``log_apjn_back``, ``log_grad``).
+
+    Returns:
+        dict of ``(L+1,)`` arrays: ``q``, ``p``, ``log_apjn`` and, with ``backward``,
+        ``log_apjn_back`` and ``log_grad``.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    n, d, L, per = net.n, net.d, net.L, net.period
+    dt = net.jdtype
+    kw, kin, kv, ku, ky = network_keys(key)
+    h0 = net.symmetric_inputs(kin, hyper) if h0 is None else jnp.asarray(h0, dt)
+    v = rademacher(kv, (probes, n, d), dt)
+    lay = hyper["layers"]
+    xs = (lay["index"], lay["std"], lay["block"], lay["active"])
+
+    def forward_block(carry, x):
+        h, t = carry
+        b, stds, block, active = x
+        ins, stats = [], []
+        for j in range(per):
+            k = b * per + j
+            w = net.weights(kw, k, j, stds[j])
+            t = jnp.where(k == l0, v, t)
+            h2, lin = jax.linearize(net.layer_fn(j, w, hyper, block[j]), h)
+            t2 = jax.vmap(lin)(t)
+            ins.append(h)
+            h = jnp.where(active[j], h2, h)
+            t = jnp.where(active[j], t2, t)
+            q, p = _moments(h)
+            stats.append(jnp.stack([q, p, jnp.mean(_sq_norm(t)) / (n * d)]))
+        return (h, t), (jnp.stack(ins), jnp.stack(stats))
+
+    t0 = jnp.where(l0 == 0, v, jnp.zeros_like(v))
+    (hL, _), (hs, stats) = jax.lax.scan(forward_block, (h0, t0), xs)
+    stats = stats.reshape(-1, 3)[:L]
+    q0, p0 = _moments(h0)
+    layers = jnp.arange(L + 1)
+    j_fwd = jnp.concatenate([jnp.ones(1, dt), stats[:, 2]])
+    j_fwd = jnp.where(layers == l0, 1.0, j_fwd)  # J(l0, l0) = 1 (= ||v||^2/(n d) exactly for Rademacher v)
+    out = {"q": jnp.concatenate([q0[None], stats[:, 0]]),
+           "p": jnp.concatenate([p0[None], stats[:, 1]]),
+           "log_apjn": jnp.where(layers >= l0, jnp.log(j_fwd), jnp.nan)}
+    if not backward:
+        return out
+
+    u = rademacher(ku, (probes, n, d), dt)
+    y = jax.random.normal(ky, (n, d), jnp.float32).astype(dt)
+    g0 = jnp.concatenate([u, (hL - y)[None]])
+
+    def backward_block(g, x):
+        b, stds, block, active, h_in = x
+        norms = []
+        for j in reversed(range(per)):
+            k = b * per + j
+            w = net.weights(kw, k, j, stds[j])
+            _, pull = jax.vjp(net.layer_fn(j, w, hyper, block[j]), h_in[j])
+            g2 = jax.vmap(lambda c: pull(c)[0])(g)
+            g = jnp.where(active[j], g2, g)
+            norms.append(_sq_norm(g))
+        return g, jnp.stack(norms[::-1])
+
+    _, norms = jax.lax.scan(backward_block, g0, xs + (hs,), reverse=True)
+    norms = jnp.concatenate([norms.reshape(-1, probes + 1)[:L], _sq_norm(g0)[None]])
+    out["log_apjn_back"] = jnp.log(jnp.mean(norms[:, :probes], axis=1) / (n * d))
+    out["log_grad"] = jnp.log(norms[:, probes] / norms[-1, probes]).at[L].set(0.0)  # exactly 0 at l = L
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Ensembles
+# ---------------------------------------------------------------------------
+_COMPILED: dict = {}
+
+
+def _ensemble_fn(net: Network, probes: int, l0: int, backward: bool, with_inputs: bool):
+    """``jit(vmap(measure))`` over networks, cached per compiled structure."""
+    import jax
+
+    cache_key = (net.static_key, probes, l0, backward, with_inputs)
+    fn = _COMPILED.get(cache_key)
+    if fn is None:
+        def one(key, hyper, h0):
+            return measure(net, key, hyper, h0, probes=probes, l0=l0, backward=backward)
+
+        fn = jax.jit(jax.vmap(one, in_axes=(0, None, 0 if with_inputs else None)))
+        if len(_COMPILED) > 64:
+            _COMPILED.clear()
+        _COMPILED[cache_key] = fn
+    return fn
+
+
+def _auto_chunk(net: Network, samples: int, probes: int, platform: str) -> int:
+    """Networks per compiled call so that the per-chunk working set stays within a few GB."""
+    per = 4 if net.dtype == "float32" else 8
+    ratio = max([getattr(net.arch, "mlp_ratio", 1)] + [1])
+    act = (net.L + 1) * net.n * net.d * per  # stored h^l for the reverse sweep
+    work = (2 * probes + 4) * net.n * net.d * ratio * per + 12 * ratio * net.d * net.d * per
+    budget = 8e9 if platform == "gpu" else 1e9
+    return int(max(1, min(samples, budget // (act + work))))
+
+
+def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16, probes: int = 4, seed: int = 0,
+             dtype: str = "float32", l0: int = 0, device: str | None = None, progress: bool = False,
+             inputs=None, chunk: int | None = None, backward: bool = True,
+             value_path_only: bool = False, rng: str = "threefry2x32") -> MCResult:
+    """Monte-Carlo ensemble of ``samples`` independent networks of ``arch``.
+
+    Args:
+        arch: declaration with scalar fields.
+        width: ``d`` (default ``arch.width``).
+        samples: independent networks (new weights, new symmetric input, new probes each).
+        probes: Hutchinson probes per network, forward and reverse.
+        seed: network ``i`` uses ``fold_in(jax.random.key(seed), i)``.
+        dtype: ``"float32"`` (default) or ``"float64"`` (runs under ``jax.enable_x64``).
+        l0: starting layer of the forward APJN ``J(l0, l)``.
+        device: ``"cpu"``, ``"gpu"`` or ``None`` (JAX's default backend).
+        progress: print one line per chunk to stderr.
+        inputs: ``None`` (symmetric tokens with exact ``(q0, p0)``), or an array
+            ``(n, d)`` / ``(batch, n, d)`` with ``batch`` 1 or ``samples``.
+        chunk: networks per compiled call (default: sized to memory; a
+            multiple of the local device count when sharding).
+        backward: run the reverse sweep (otherwise ``log_apjn_back``/``log_grad`` are ``nan``).
+        value_path_only: attention Jacobians without the softmax path (diagnostic; q and p unchanged).
+        rng: JAX PRNG implementation, ``"threefry2x32"`` (default, the same numbers on every
+            backend) or ``"rbg"`` (faster weight draws on GPUs; other numbers, same statistics).
+
+    Returns:
+        :class:`MCResult`.
+    """
+    import jax
+
+    if samples < 1 or probes < 1:
+        raise ValueError(f"samples and probes must be >= 1, got {samples}, {probes}")
+    if not 0 <= l0 <= arch.depth:
+        raise ValueError(f"l0 must be in [0, depth={arch.depth}], got {l0}")
+    net = Network(arch, width, dtype, value_path_only)
+    platform = device or jax.default_backend()
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError as exc:
+        raise ValueError(f"no JAX {platform!r} device available ({exc})") from None
+    x = None if inputs is None else user_inputs(inputs, samples, net.n, net.d)
+    nd = len(devices)
+    chunk = chunk or _auto_chunk(net, samples, probes, platform)
+    chunk = max(nd, -(-chunk // nd) * nd) if nd > 1 else chunk
+    chunk = min(chunk, -(-samples // nd) * nd)
+    start = time.perf_counter()
+    with jax.enable_x64(dtype == "float64"), jax.default_device(devices[0]):
+        fn = _ensemble_fn(net, probes, l0, backward, x is not None)
+        root = jax.random.key(seed, impl=rng)
+        sharding = None
+        if nd > 1:
+            from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+            sharding = NamedSharding(Mesh(np.array(devices), ("net",)), PartitionSpec("net"))
+        rows = []
+        nchunks = -(-samples // chunk)
+        for c in range(nchunks):
+            idx = np.arange(c * chunk, (c + 1) * chunk)  # fixed shape: no recompilation
+            keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(idx)
+            xin = None
+            if x is not None:
+                xin = jax.numpy.asarray(x[np.minimum(idx, samples - 1)], net.jdtype)
+            if sharding is not None:
+                keys = jax.device_put(keys, sharding)
+                xin = None if xin is None else jax.device_put(xin, sharding)
+            t0 = time.perf_counter()
+            res = jax.device_get(fn(keys, net.hyper, xin))
+            rows.append({k: np.asarray(v, np.float64) for k, v in res.items()})
+            if progress:
+                print(f"  networks {c * chunk}-{min(samples, (c + 1) * chunk) - 1} of {samples} "
+                      f"(chunk {c + 1}/{nchunks}, {time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - start
+    cat = {k: np.concatenate([r[k] for r in rows])[:samples] for k in rows[0]}
+    nan = np.full_like(cat["q"], np.nan)
+    meta = {"width": net.d, "samples": samples, "probes": probes, "seed": seed, "dtype": dtype,
+            "device": f"{platform}:{devices[0].device_kind} x{nd}", "seconds": seconds, "loss": LOSS,
+            "l0": l0, "chunk": chunk, "value_path_only": value_path_only, "rng": rng, "arch": arch.to_dict()}
+    return MCResult(cat["q"], cat["p"], cat["log_apjn"], cat.get("log_apjn_back", nan), cat.get("log_grad", nan),
+                    meta)

@@ -1,0 +1,107 @@
+"""Ensemble mechanics: reproducibility, chunking, dtypes, inputs, errors."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")
+
+from sigprop import preset  # noqa: E402
+from sigprop.montecarlo import MCResult, simulate  # noqa: E402
+
+ARCH = preset("transformer", depth=4, width=32, n_tokens=4)
+FIELDS = ("q", "p", "log_apjn", "log_apjn_back", "log_grad")
+
+
+@pytest.fixture(scope="module")
+def base():
+    return simulate(ARCH, samples=5, seed=3)
+
+
+def test_same_seed_same_numbers_whatever_the_chunking(base):
+    a = base
+    b = simulate(ARCH, samples=5, seed=3)
+    c = simulate(ARCH, samples=5, seed=3, chunk=2)
+    d = simulate(ARCH, samples=5, seed=4)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+        # another batch size may change XLA's float32 summation order: round-off only
+        np.testing.assert_allclose(getattr(a, f), getattr(c, f), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(a.q[:, 1:], d.q[:, 1:])
+    assert isinstance(a, MCResult) and a.q.shape == (5, ARCH.depth + 1) and a.q.dtype == np.float64
+
+
+def test_float32_matches_float64(base):
+    """Same weights, inputs and probes (drawn in float32 for both): float32 round-off over 4 sublayers
+    of width 32 stays below 1e-4 relative."""
+    a = base
+    b = simulate(ARCH, samples=5, seed=3, dtype="float64")
+    for f in FIELDS:
+        np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-4, atol=1e-4)
+
+
+def test_result_statistics_and_meta(base):
+    r = base
+    np.testing.assert_allclose(r.mean("q"), r.q.mean(0))
+    np.testing.assert_allclose(r.stderr("q"), r.q.std(0, ddof=1) / np.sqrt(5))
+    assert r.log_apjn[:, 0].tolist() == [0.0] * 5 and r.log_apjn_back[:, -1].tolist() == [0.0] * 5
+    assert r.log_grad[:, -1].tolist() == [0.0] * 5
+    assert r.meta["width"] == 32 and r.meta["probes"] == 4 and "loss" in r.meta
+    np.testing.assert_allclose(r.q[:, 0], ARCH.q0, rtol=1e-5)  # exact symmetric inputs (float32)
+    np.testing.assert_allclose(r.p[:, 0], ARCH.p0, rtol=1e-5)
+
+
+def test_user_inputs():
+    x = np.random.default_rng(0).standard_normal((4, 32)) * 2.0
+    r = simulate(ARCH, samples=2, inputs=x)
+    np.testing.assert_allclose(r.q[:, 0], np.mean(x ** 2), rtol=1e-5)
+    with pytest.raises(ValueError, match="inputs"):
+        simulate(ARCH, samples=2, inputs=np.ones((3, 4, 32)))
+
+
+def test_l0_marks_earlier_layers_nan():
+    r = simulate(ARCH, samples=2, l0=2, backward=False)
+    assert np.all(np.isnan(r.log_apjn[:, :2])) and np.all(r.log_apjn[:, 2] == 0)
+    assert np.all(np.isnan(r.log_apjn_back))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="scalar"):
+        simulate(preset("toy", depth=2, alpha=np.array([0.1, 0.2])), samples=2)
+    with pytest.raises(ValueError, match="n <= d|n_tokens"):
+        simulate(ARCH, width=2, samples=2)
+    with pytest.raises(ValueError, match="dtype"):
+        simulate(ARCH, samples=2, dtype="float16")
+
+
+def test_sharded_over_two_devices_matches_one(tmp_path):
+    """With two (virtual CPU) devices the network axis is sharded; the numbers are the same."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, numpy as np; from sigprop import preset; from sigprop.montecarlo import simulate; "
+            "r = simulate(preset('toy', depth=3, width=16), samples=4, seed=2); "
+            "print(json.dumps({'q': r.q.tolist(), 'j': r.log_apjn_back.tolist(), 'dev': r.meta['device']}))")
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         timeout=300)
+    two = json.loads(out.stdout.strip().splitlines()[-1])
+    assert two["dev"].endswith("x2")
+    one = simulate(preset("toy", depth=3, width=16), samples=4, seed=2)
+    np.testing.assert_allclose(two["q"], one.q, rtol=1e-5)  # float32 round-off of another partitioning
+    np.testing.assert_allclose(two["j"], one.log_apjn_back, rtol=1e-5, atol=1e-6)
+
+
+def test_montecarlo_never_imports_the_theory():
+    """STYLE.md's one-way rule: the Monte-Carlo is independent of the theory it checks."""
+    import ast
+    from pathlib import Path
+
+    import sigprop.montecarlo as mc
+
+    for path in Path(mc.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                assert not any("theory" in n for n in names), (path.name, names)

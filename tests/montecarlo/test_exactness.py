@@ -1,0 +1,149 @@
+"""The sweeps measure exactly what THEORY.md defines: Frobenius norms of layer-to-layer Jacobians.
+
+Tiny float64 networks (d = 8) so that ``jax.jacfwd`` gives the full Jacobian.
+"""
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+import jax.numpy as jnp  # noqa: E402
+
+from sigprop import PlainMLP, ToyResidual, Transformer  # noqa: E402
+from sigprop.montecarlo import Network, measure  # noqa: E402
+from sigprop.montecarlo.engine import network_keys, rademacher  # noqa: E402
+
+TINY = {
+    "toy_ln": ToyResidual(depth=4, width=8, normalizer="layernorm", n_tokens=2, sigma_w2=0.8),
+    "toy_derf_post": ToyResidual(depth=3, width=8, normalizer="derf", alpha=0.7, placement="post",
+                                 activation="tanh", sigma_b2=0.1),
+    "transformer": Transformer(depth=4, width=8, n_tokens=3, heads=2, mlp_ratio=2, normalizer="lns",
+                               activation="gelu", init="depth_scaled"),
+    "plain": PlainMLP(depth=3, width=8, sigma_w2=1.5, residual=True, n_tokens=2),
+}
+
+
+def _setup(arch, probes):
+    net = Network(arch, dtype="float64")
+    key = jax.random.key(3)
+    kw, kin, kv, ku, _ = network_keys(key)
+    h0 = net.symmetric_inputs(kin)
+    return net, key, kw, h0
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_sweeps_equal_per_layer_computations(name):
+    """J(0, l) of the single forward sweep == per-layer jvp of the unrolled network with the same
+    probes, and J(l, L) of the single reverse sweep == per-layer vjp; equal to float64 round-off."""
+    probes = 3
+    with jax.enable_x64(True):
+        net, key, kw, h0 = _setup(TINY[name], probes)
+        _, _, kv, ku, ky = network_keys(key)
+        res = jax.jit(lambda k: measure(net, k, net.hyper, probes=probes))(key)
+        v = rademacher(kv, (probes, net.n, net.d), jnp.float64)
+        u = rademacher(ku, (probes, net.n, net.d), jnp.float64)
+        nd = net.n * net.d
+        hs = [h0]
+        for l in range(1, net.L + 1):
+            hs.append(net.apply(kw, hs[-1], upto=l, start=l - 1))
+        y = jax.random.normal(ky, (net.n, net.d), jnp.float32).astype(jnp.float64)
+        loss = lambda hl, l: 0.5 * jnp.sum((net.apply(kw, hl, start=l) - y) ** 2)  # noqa: E731
+        g_out = jnp.sum(jax.grad(loss)(hs[-1], net.L) ** 2)
+        def all_layers(x):  # unrolled network returning every h^l, l = 0..L
+            out = [x]
+            for l in range(1, net.L + 1):
+                out.append(net.apply(kw, out[-1], upto=l, start=l - 1))
+            return jnp.stack(out)
+
+        ts = jax.vmap(lambda vv: jax.jvp(all_layers, (h0,), (vv,))[1])(v)  # (probes, L+1, n, d)
+        for l in range(net.L + 1):
+            t = ts[:, l]
+            np.testing.assert_allclose(res["log_apjn"][l], np.log(np.mean(np.sum(t ** 2, (1, 2))) / nd),
+                                       rtol=0, atol=1e-10)  # float64 round-off
+            g = lambda x, l=l: net.apply(kw, x, start=l)  # noqa: E731
+            _, pull = jax.vjp(g, hs[l])
+            c = jax.vmap(lambda uu: pull(uu)[0])(u)
+            np.testing.assert_allclose(res["log_apjn_back"][l], np.log(np.mean(np.sum(c ** 2, (1, 2))) / nd),
+                                       rtol=0, atol=1e-10)
+            g_l = jnp.sum(jax.grad(loss)(hs[l], l) ** 2)  # the stated loss, differentiated directly
+            np.testing.assert_allclose(res["log_grad"][l], np.log(g_l / g_out), atol=1e-10)
+            q = np.mean(np.sum(np.asarray(hs[l]) ** 2, 1)) / net.d
+            np.testing.assert_allclose(res["q"][l], q, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["toy_ln", "transformer"])
+def test_hutchinson_matches_jacfwd_frobenius(name):
+    """Hutchinson with many Rademacher probes estimates ||dh^l/dh^0||_F^2/(n d) from jax.jacfwd.
+
+    The estimator's variance is known exactly for Rademacher probes,
+    Var ||J v||^2 = 2 (||J^T J||_F^2 - sum_i (J^T J)_ii^2), so the check is a z-test (|z| < 4).
+    """
+    probes = 4000
+    with jax.enable_x64(True):
+        net, key, kw, h0 = _setup(TINY[name], probes)
+        res = jax.jit(lambda k: measure(net, k, net.hyper, probes=probes, backward=False))(key)
+        nd = net.n * net.d
+        for l in range(1, net.L + 1):
+            jac = jax.jacfwd(lambda x, l=l: net.apply(kw, x, upto=l))(h0).reshape(nd, nd)
+            jac = np.asarray(jac)
+            exact = np.sum(jac ** 2) / nd
+            m = jac.T @ jac
+            var = 2 * (np.sum(m ** 2) - np.sum(np.diag(m) ** 2)) / nd ** 2
+            est = np.exp(float(res["log_apjn"][l]))
+            z = (est - exact) / np.sqrt(var / probes)
+            assert abs(z) < 4, (l, est, exact, z)
+
+
+def test_l0_selects_the_starting_layer():
+    """J(l0, l) from a sweep with probes injected at l0 equals the jvp of the network from layer l0."""
+    probes, l0 = 2, 2
+    with jax.enable_x64(True):
+        net, key, kw, h0 = _setup(TINY["toy_ln"], probes)
+        _, _, kv, _, _ = network_keys(key)
+        res = jax.jit(lambda k: measure(net, k, net.hyper, probes=probes, l0=l0, backward=False))(key)
+        v = rademacher(kv, (probes, net.n, net.d), jnp.float64)
+        h_l0 = net.apply(kw, h0, upto=l0)
+        assert np.all(np.isnan(np.asarray(res["log_apjn"][:l0])))
+        assert float(res["log_apjn"][l0]) == 0.0
+        for l in range(l0 + 1, net.L + 1):
+            t = jax.vmap(lambda vv: jax.jvp(lambda x: net.apply(kw, x, upto=l, start=l0), (h_l0,), (vv,))[1])(v)
+            np.testing.assert_allclose(res["log_apjn"][l], np.log(np.mean(np.sum(t ** 2, (1, 2))) / net.n / net.d),
+                                       atol=1e-10)
+
+
+def test_symmetric_inputs_have_exact_moments():
+    from sigprop.montecarlo import symmetric_tokens
+
+    with jax.enable_x64(True):
+        for n, d, q0, p0 in [(8, 16, 1.0, 0.4), (5, 5, 2.0, -0.4), (1, 4, 0.3, 0.0)]:
+            x = np.asarray(symmetric_tokens(jax.random.key(n), n, d, q0, p0, jnp.float64))
+            gram = x @ x.T / d
+            target = (q0 - p0) * np.eye(n) + p0
+            np.testing.assert_allclose(gram, target, atol=1e-12)  # exact up to float64 round-off
+
+
+def test_attention_heads_split_and_softmax():
+    """Multi-head forward == per-head softmax attention written out with NumPy."""
+    arch = Transformer(depth=1, width=8, n_tokens=3, heads=2, pattern=("attention",), normalizer="identity")
+    with jax.enable_x64(True):
+        net = Network(arch, dtype="float64")
+        kw = jax.random.key(0)
+        x = np.asarray(net.symmetric_inputs(jax.random.key(1)))
+        w = {k: np.asarray(v) for k, v in net.weights(kw, 0, 0, {k: jnp.asarray(s[0]) for k, s in
+                                                                   net.hyper["layers"]["std"][0].items()}).items()}
+        out = np.asarray(net.apply(kw, x))
+    heads = []
+    for h in range(2):
+        sl = slice(4 * h, 4 * h + 4)
+        s = (x @ w["wq"][:, sl]) @ (x @ w["wk"][:, sl]).T / 2.0
+        a = np.exp(s) / np.exp(s).sum(1, keepdims=True)
+        heads.append(a @ (x @ w["wv"][:, sl]))
+    np.testing.assert_allclose(out, x + np.concatenate(heads, 1) @ w["wo"], rtol=1e-12)
+
+
+def test_scan_apply_equals_unrolled_apply():
+    arch = TINY["transformer"]
+    with jax.enable_x64(True):
+        net, key, kw, h0 = _setup(arch, 1)
+        for upto in (0, 2, arch.depth):
+            np.testing.assert_allclose(net.scan_apply(kw, h0, upto=upto), net.apply(kw, h0, upto=upto), atol=1e-12)
