@@ -1,0 +1,36 @@
+"""Run each fast SymPy derivation and require every symbolic-vs-sigprop check to hold."""
+import importlib
+
+import pytest
+
+from derivations import NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_derivation_checks_hold(name):
+    mod = importlib.import_module(f"derivations.{name}")
+    if getattr(mod, "SLOW", False):
+        pytest.skip("slow derivation: run with python -m derivations")
+    checks = mod.run()
+    assert checks, "a derivation must check something"
+    bad = [c.line() for c in checks if not c.ok]
+    assert not bad, "\n".join(bad)
+
+
+def test_check_detects_mismatch():
+    from derivations import Check
+    assert not Check("x", 1.0, 1.01, 1e-3).ok
+    assert Check("x", 1.0, 1.0005, 1e-3).ok
+
+
+def test_main_rejects_unknown_name():
+    from derivations.__main__ import main
+    assert main(["no_such_result"]) == 2
+
+
+def test_main_exits_nonzero_on_mismatch(monkeypatch):
+    import derivations.plain_relu as mod
+    from derivations import Check
+    from derivations.__main__ import main
+    monkeypatch.setattr(mod, "run", lambda: [Check("forced mismatch", 1.0, 2.0, 1e-6)])
+    assert main(["plain_relu"]) == 1
