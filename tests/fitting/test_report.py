@@ -1,0 +1,68 @@
+"""``sigprop fit`` on the three input formats (theory JSON, validate JSON, CSV)."""
+
+import json
+
+import numpy as np
+import pytest
+
+import sigprop
+from sigprop import io
+from sigprop.cli import main
+from sigprop.theory import asymptotics as A
+
+
+def _run(capsys, *args):
+    rc = main(["fit", *map(str, args)])
+    return rc, capsys.readouterr()
+
+
+def test_theory_json_apjn_and_q(tmp_path, capsys):
+    arch = sigprop.preset("mlp", depth=2000, eps=0.0)
+    path = io.write_json(tmp_path / "theory.json", sigprop.solve(arch).to_dict())
+    rc, out = _run(capsys, path, "--json")
+    assert rc == 0
+    d = json.loads(out.out)
+    assert set(d) == {"model", "regime", "params", "intervals", "window", "scores"}
+    assert (d["model"], d["regime"]) == ("power", "critical")
+    # window starts at >= 64 layers where J = q/q0 ~ (l + l0) with l0 = 2 q0 / s21 = 2: slope bias ~ l0/l
+    assert d["params"]["zeta"] == pytest.approx(A.predict_zeta(arch), abs=0.02)
+    rc, out = _run(capsys, path, "--quantity", "q")
+    assert rc == 0 and "power" in out.out and "window" in out.out and "zeta" in out.out
+
+
+def test_validate_json_uses_mean_and_stderr(tmp_path, capsys):
+    """A validate-shaped report: the Monte-Carlo mean of log J with its stderr (delta method)."""
+    l = np.arange(0, 129)
+    mean = 0.5 * np.log(np.maximum(l, 1))  # J = l^0.5 (layer 0 is dropped by the fit)
+    se = np.full(l.size, 0.01)
+    report = {"log_apjn": {"theory": mean, "mean": mean + 0.0, "stderr": se, "z": np.zeros(l.size)},
+              "q": {"theory": 1 + l, "mean": 1.0 + l, "stderr": 0.01 * (1 + l), "z": np.zeros(l.size)}}
+    path = io.write_json(tmp_path / "validate.json", report)
+    rc, out = _run(capsys, path, "--json")
+    d = json.loads(out.out)
+    assert d["model"] == "power" and d["params"]["zeta"] == pytest.approx(0.5, abs=1e-9)
+    lo, hi = d["intervals"]["zeta"]
+    # stderr(log J) = 0.01 per layer over a window spanning log l in [~2, 4.9]: interval ~ 1e-3 wide
+    assert lo < 0.5 < hi and 1e-4 < hi - lo < 0.05
+
+
+def test_csv_with_and_without_stderr(tmp_path, capsys):
+    l = np.arange(1, 200)
+    path = io.write_csv(tmp_path / "j.csv", {"layer": l, "value": 2.0 * np.exp(l / 25.0)})
+    rc, out = _run(capsys, path, "--json")
+    d = json.loads(out.out)
+    assert (d["model"], d["regime"]) == ("exp", "chaotic") and d["params"]["xi"] == pytest.approx(25.0, rel=1e-6)
+    path = io.write_csv(tmp_path / "k.csv", {"layer": l, "value": np.exp(-l / 5.0), "stderr": 0.01 * np.exp(-l / 5.0)})
+    rc, out = _run(capsys, path)
+    assert rc == 0 and "ordered" in out.out
+
+
+def test_bad_inputs_fail_clearly(tmp_path, capsys):
+    rc, out = _run(capsys, tmp_path / "missing.json")
+    assert rc == 2 and "no such file" in out.err
+    path = io.write_csv(tmp_path / "bad.csv", {"x": [1, 2], "y": [1, 2]})
+    rc, out = _run(capsys, path)
+    assert rc == 2 and "layer" in out.err
+    path = io.write_json(tmp_path / "other.json", {"hello": 1})
+    rc, out = _run(capsys, path)
+    assert rc == 2 and "log_apjn" in out.err
