@@ -7,7 +7,9 @@ theory needs of it:
 
 * ``second_moment(q) = E[phi(u)^2]``,            ``u ~ N(0, q)``
 * ``kernel(q, p)     = E[phi(u1) phi(u2)]``,      ``(u1, u2) ~ N(0, [[q, p], [p, q]])``
-* ``deriv_moment(q)  = E[phi'(u)^2]``.
+* ``deriv_moment(q)  = E[phi'(u)^2]``;
+* ``deriv_kernel(q, p) = E[phi'(u1) phi'(u2)]`` (cross-token covariance of
+  Jacobian tangents, needed only where attention correlates them).
 
 Closed forms are used where known (identity, ReLU arc-cosine kernel of Cho &
 Saul 2009, erf of Williams 1997); every other function falls back to
@@ -71,6 +73,7 @@ class Activation:
     scale: float | None = 1.0
     bounded: bool = False
     description: str = ""
+    deriv_kernel_cf: Callable | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     # -- derivative ---------------------------------------------------------
@@ -120,6 +123,22 @@ class Activation:
             lo, hi = self.limits
             return gaussian.expect2_bounded(f, q, p, scale=self.scale, lo=lo, hi=hi)
         return gaussian.expect2(f, None, q, p, nodes=60)
+
+    def mean(self, q):
+        """``E[phi(u)]`` for ``u ~ N(0, q)`` (ReLU: ``sqrt(q / (2 pi))``; odd functions: 0)."""
+        q = np.asarray(q, dtype=float)
+        if self.name == "relu":
+            return np.sqrt(q / (2.0 * np.pi))
+        if self.name in ("identity", "erf", "tanh"):
+            return np.zeros_like(q)
+        return gaussian.expect(lambda u: self.fn(u, NP), q, scale=self.scale)
+
+    def deriv_kernel(self, q, p):
+        """``E[phi'(u1) phi'(u2)]`` for covariance ``[[q, p], [p, q]]`` (closed form or quadrature)."""
+        if self.deriv_kernel_cf is not None:
+            return self.deriv_kernel_cf(np.asarray(q, dtype=float), np.asarray(p, dtype=float))
+        d = lambda u: self.derivative(u, NP)  # noqa: E731
+        return gaussian.expect2(d, None, q, p, scale=self.scale)
 
     def moments(self, q):
         """``(E[phi^2], E[phi'^2])`` together; quadrature functions use a cached table.
@@ -216,6 +235,18 @@ def _relu_kernel(q, p):
     return q * arccos_kernel(r)
 
 
+def _relu_dkernel(q, p):
+    # E[1{u1 > 0} 1{u2 > 0}] = (pi - arccos r) / (2 pi)  (orthant probability)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.clip(np.where(q > 0, p / np.where(q > 0, q, 1.0), 1.0), -1.0, 1.0)
+    return (np.pi - np.arccos(r)) / (2.0 * np.pi)
+
+
+def _erf_dkernel(q, p):
+    # (4/pi) E[exp(-u1^2 - u2^2)] = (4/pi) det(I + 2 Sigma)^(-1/2)
+    return (4 / np.pi) / np.sqrt((1 + 2 * q) ** 2 - 4 * p * p)
+
+
 def _erf_m2(q):
     return (2 / np.pi) * np.arcsin(2 * q / (1 + 2 * q))
 
@@ -231,15 +262,15 @@ def _erf_dm(q):
 register_activation(Activation(
     "identity", lambda u, xp: u, lambda u, xp: xp.ones_like(u),
     lambda q: q, lambda q, p: p + 0 * q, lambda q: np.ones_like(q),
-    description="phi(u) = u"))
+    description="phi(u) = u", deriv_kernel_cf=lambda q, p: np.ones(np.broadcast_shapes(np.shape(q), np.shape(p)))))
 register_activation(Activation(
     "relu", lambda u, xp: xp.maximum(u, 0.0), lambda u, xp: (u > 0) * 1.0,
     lambda q: q / 2, _relu_kernel, lambda q: 0.5 + 0 * q,
-    description="max(u, 0); arc-cosine kernel (Cho & Saul 2009)"))
+    description="max(u, 0); arc-cosine kernel (Cho & Saul 2009)", deriv_kernel_cf=_relu_dkernel))
 register_activation(Activation(
     "erf", lambda u, xp: xp.erf(u), lambda u, xp: 2 / np.sqrt(np.pi) * xp.exp(-u * u),
     _erf_m2, _erf_kernel, _erf_dm, bounded=True,
-    description="erf(u); arcsine kernel (Williams 1997)"))
+    description="erf(u); arcsine kernel (Williams 1997)", deriv_kernel_cf=_erf_dkernel))
 register_activation(Activation(
     "tanh", lambda u, xp: xp.tanh(u), lambda u, xp: 1 - xp.tanh(u) ** 2, bounded=True,
     description="tanh(u); quadrature"))

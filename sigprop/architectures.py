@@ -81,6 +81,8 @@ class Architecture:
     kind: ClassVar[str] = "architecture"
     #: sublayers per block (LNS and depth-scaled init count blocks).
     period: ClassVar[int] = 1
+    #: Jacobian tangents of different tokens become correlated (attention); see the solver.
+    cross_tangents: ClassVar[bool] = False
 
     def __post_init__(self):
         _check_int("depth", self.depth, 1)
@@ -232,6 +234,10 @@ class Transformer(Architecture):
     @property
     def period(self) -> int:  # type: ignore[override]
         return len(self.pattern)
+
+    @property
+    def cross_tangents(self) -> bool:  # type: ignore[override]
+        return "attention" in self.pattern
 
     def __post_init__(self):
         super().__post_init__()

@@ -146,8 +146,8 @@ def softmax_pair_moment(n: int, var, rho):
     the same law and ``corr(e_b, e'_b) = rho`` (independent across keys). With
     ``e = g + eps``, ``e' = +-g + eps'`` (``Var g = |rho| var``):
 
-        T = n int int E_g[B_1(tau + g) B_1(tau' +- g)] F_0(tau, tau')^(n-1) dtau dtau',
-        F_0 = E_g[B_0(tau + g) B_0(tau' +- g)],  B_j(s) = E_eps[e^(j(s+eps)) exp(-e^(s+eps))].
+        T = n int int f_11 f_00^(n-1) dtau dtau',
+        f_jk = E_g[B_j(tau + g) B_k(tau' +- g)],  B_j(s) = E_eps[e^(j(s+eps)) exp(-e^(s+eps))].
 
     At ``var = 0`` or ``rho = 1`` (identical rows) it is ``1/n`` and ``S2`` respectively.
 
@@ -156,22 +156,42 @@ def softmax_pair_moment(n: int, var, rho):
         var: logit variance ``sQK qt (qt - pt)``.
         rho: logit correlation between the two rows, ``pt / qt``.
     """
+    return softmax_pair_moments(n, var, rho, higher=False)[0]
+
+
+def softmax_pair_moments(n: int, var, rho, *, higher: bool = True):
+    """``(T, U, V)`` for two query rows ``a != c`` with correlated logits (see :func:`softmax_pair_moment`).
+
+    ``T = E sum_b A_ab A_cb``, ``U = E sum_b A_ab^2 A_cb``, ``V = E (sum_b A_ab A_cb)^2``.
+    ``U`` and ``V`` enter the cross-token covariance of Jacobian tangents through the
+    softmax path. With ``1/Z^2 = int t exp(-t Z) dt``:
+
+        U = n int int f_21 f_00^(n-1),   V = n int int f_22 f_00^(n-1) + n (n-1) int int f_11^2 f_00^(n-2).
+
+    At ``var = 0``: ``1/n``, ``1/n^2``, ``1/n^2``; at ``rho = 1``: ``S2``, ``S3``, ``S22``.
+    ``higher=False`` skips ``U`` and ``V`` (returned as ``None``).
+    """
     var, rho = _check(n, var, rho)
     shape = var.shape
+    k = 3 if higher else 1
     if n == 1:
-        return np.ones(shape)
-    out = np.full(var.size, 1.0 / n)  # v = 0: uniform attention
-    same = (rho.ravel() == 1.0) & (var.ravel() > 0)  # identical rows: T = S2
-    if same.any():
-        out[same] = softmax_moments(n, var.ravel()[same])[0]
-    todo = (var.ravel() > 0) & ~same
-    if todo.any():
-        out[todo] = _pair(n, var.ravel()[todo], rho.ravel()[todo])
-    return out.reshape(shape)
+        out = np.ones((k, var.size))
+    else:
+        out = np.empty((k, var.size))
+        out[0], out[1:] = 1.0 / n, 1.0 / n ** 2  # v = 0: uniform attention
+        same = (rho.ravel() == 1.0) & (var.ravel() > 0)  # identical rows: (S2, S3, S22)
+        if same.any():
+            s2, s3, s22 = softmax_moments(n, var.ravel()[same])
+            out[:, same] = (s2, s3, s22)[:k]
+        todo = (var.ravel() > 0) & ~same
+        if todo.any():
+            out[:, todo] = _pair(n, var.ravel()[todo], rho.ravel()[todo], higher)
+    res = tuple(o.reshape(shape) for o in out)
+    return res if higher else (res[0], None, None)
 
 
-def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray) -> np.ndarray:
-    out = np.empty(v_flat.size)
+def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.ndarray:
+    out = np.empty((3 if higher else 1, v_flat.size))
     v_all = float(v_flat.max(initial=0.0))
     nodes = _tau_grid(n, v_all, 28.0).size * _gauss_rule(np.sqrt(v_all), 32)[0].size ** 2
     chunk = int(np.clip(2e7 // nodes, 1, _CHUNK))
@@ -188,15 +208,28 @@ def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray) -> np.ndarray:
             ey, base = _base(tau[None, :, None, None] + sign * g[:, None, :, None]
                              + se[:, None, None, None] * xe)  # (E, tau, G, eps)
             bw = base * we
-            return bw.sum(-1), (bw * ey).sum(-1)
+            b = [bw.sum(-1)]
+            for _ in range(2 if higher else 1):
+                bw = bw * ey
+                b.append(bw.sum(-1))
+            return b
 
-        b0, b1 = rows(1.0)
+        b = rows(1.0)
         neg = r < 0
-        c0, c1 = b0, b1
+        c = b
         if neg.any():
-            n0, n1_ = rows(-1.0)
-            c0, c1 = np.where(neg[:, None, None], n0, b0), np.where(neg[:, None, None], n1_, b1)
-        f0 = np.einsum("eim,ejm,m->eij", b0, c0, wg)
-        f1 = np.einsum("eim,ejm,m->eij", b1, c1, wg)
-        out[start:start + v.size] = n * _H_TAU ** 2 * np.sum(f1 * f0 ** (n - 1), axis=(-2, -1))
+            nb = rows(-1.0)
+            c = [np.where(neg[:, None, None], x, y) for x, y in zip(nb, b)]
+
+        def f(j, k):
+            return np.einsum("eim,ejm,m->eij", b[j], c[k], wg)
+
+        f00, f11 = f(0, 0), f(1, 1)
+        p1 = f00 ** (n - 1)
+        sl = slice(start, start + v.size)
+        out[0, sl] = n * _H_TAU ** 2 * np.sum(f11 * p1, axis=(-2, -1))
+        if higher:
+            out[1, sl] = n * _H_TAU ** 2 * np.sum(f(2, 1) * p1, axis=(-2, -1))
+            out[2, sl] = _H_TAU ** 2 * np.sum(n * f(2, 2) * p1 + n * (n - 1) * f11 * f11 * f00 ** (n - 2),
+                                             axis=(-2, -1))
     return out

@@ -93,3 +93,33 @@ def test_unknown_activation_names_the_known_ones():
     with pytest.raises(ValueError, match="relu"):
         get_activation("nope")
     assert {"identity", "relu", "erf", "tanh", "gelu"} <= set(available_activations())
+
+
+@pytest.mark.parametrize("name", ["relu", "erf", "identity"])
+def test_derivative_kernel_closed_forms_match_quadrature(name):
+    """E[phi'(u1) phi'(u2)]: orthant probability (ReLU), det(I + 2 Sigma)^-1/2 (erf), 1 (identity),
+    against adaptive 2-D quadrature of the bivariate density (scipy dblquad, ~1e-12)."""
+    from scipy import integrate
+
+    act = get_activation(name)
+    for q, p in ((0.3, 0.1), (1.0, -0.5), (5.0, 4.9)):
+        si = np.linalg.inv([[q, p], [p, q]])
+        norm = 1 / (2 * np.pi * np.sqrt(q * q - p * p))
+
+        def f(y, x):
+            w = norm * np.exp(-0.5 * (si[0, 0] * x * x + 2 * si[0, 1] * x * y + si[1, 1] * y * y))
+            return float(act.derivative(np.array(x))) * float(act.derivative(np.array(y))) * w
+
+        if name == "relu":  # the step: integrate over the positive quadrant only
+            ref = integrate.dblquad(lambda y, x: f(y, x), 0, 15, 0, 15, epsabs=1e-13, epsrel=1e-12)[0]
+        else:
+            ref = integrate.dblquad(f, -15, 15, -15, 15, epsabs=1e-13, epsrel=1e-12)[0]
+        assert float(act.deriv_kernel(np.array(q), np.array(p))) == pytest.approx(ref, rel=1e-8, abs=1e-12)
+
+
+def test_activation_means():
+    """E[relu(u)] = sqrt(q / 2 pi); odd functions 0; GELU E[u Phi(u)] = q / sqrt(2 pi (1 + q))."""
+    q = np.array([0.5, 2.0])
+    np.testing.assert_allclose(get_activation("relu").mean(q), np.sqrt(q / (2 * np.pi)))
+    np.testing.assert_allclose(get_activation("tanh").mean(q), 0.0)
+    np.testing.assert_allclose(get_activation("gelu").mean(q), q / np.sqrt(2 * np.pi * (1 + q)), rtol=1e-9)

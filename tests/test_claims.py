@@ -64,8 +64,10 @@ def test_normalization_free_growth_laws(report):
     assert report["nft-dyt-stretched"]["status"] == "holds"
     assert report["nft-attention-exponent"]["status"] == "holds"
     ev = report["nft-preln-power"]["evidence"]
-    # derived zeta (n = 8, all sigma = 1): (1/8 + 1/2) / (1 + 1/2) = 5/12
-    assert ev["zeta_derived"] == pytest.approx(5 / 12, rel=1e-9)
+    # derived zeta (n = 8, all sigma = 1, ReLU): uniform attention aligns the tangents, zeta = 1 exactly
+    assert ev["zeta_derived"] == pytest.approx(1.0, rel=1e-9)
+    att = report["nft-attention-exponent"]["evidence"]
+    assert att["zeta_attention_gelu_derived"] < att["zeta_gelu_mlp_only_derived"]
 
 
 def test_cli_json(monkeypatch, capsys):

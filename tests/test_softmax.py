@@ -103,3 +103,32 @@ def test_broadcasting_and_errors():
         softmax_moments(4, -0.1)
     with pytest.raises(ValueError, match="correlation"):
         softmax_pair_moment(4, 0.1, 1.5)
+
+
+@pytest.mark.parametrize("var,rho", [(0.6, 0.3), (1.5, -0.4), (2.0, 0.7)])
+def test_pair_moments_u_v_match_sampled_logits(var, rho):
+    """U = E sum_b A_ab^2 A_cb and V = E (sum_b A_ab A_cb)^2 against 2e5 sampled logit pairs
+    (n = 5); tolerance 5 standard errors of the sample mean."""
+    from sigprop.softmax import softmax_pair_moments
+
+    n, N = 5, 200_000
+    rng = np.random.default_rng(7)
+    g, e1, e2 = (rng.standard_normal((N, n)) for _ in range(3))
+    sg, se = np.sqrt(abs(rho) * var), np.sqrt((1 - abs(rho)) * var)
+    a = np.exp(sg * g + se * e1)
+    c = np.exp(np.sign(rho) * sg * g + se * e2)
+    a /= a.sum(1, keepdims=True)
+    c /= c.sum(1, keepdims=True)
+    samples = ((a * c).sum(1), (a * a * c).sum(1), (a * c).sum(1) ** 2)
+    for value, x in zip(softmax_pair_moments(n, var, rho), samples):
+        assert abs(value - x.mean()) < 5 * x.std() / np.sqrt(N)
+
+
+def test_pair_moments_limits():
+    """var = 0: (1/n, 1/n^2, 1/n^2); rho -> 1: (S2, S3, S22), approached continuously."""
+    from sigprop.softmax import softmax_pair_moments
+
+    np.testing.assert_allclose(softmax_pair_moments(6, 0.0, 0.3), (1 / 6, 1 / 36, 1 / 36))
+    one = softmax_moments(6, 0.9)
+    np.testing.assert_allclose(softmax_pair_moments(6, 0.9, 1.0), one, rtol=1e-12)
+    np.testing.assert_allclose(softmax_pair_moments(6, 0.9, 1 - 1e-9), one, rtol=1e-6)

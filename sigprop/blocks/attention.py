@@ -19,6 +19,15 @@ every score by ``O(1)`` (``d`` terms of size ``1/sqrt(d)``), with covariance
 ``sQK qh (pt + (2 qt - pt) delta_bb')`` over keys, and
 ``E sum_b dA_ab^2 = sQK qh (2 qt - pt)(S2 - 2 S3 + S22)`` once the shared part
 cancels. Both paths are checked against finite-width networks in the tests.
+Tangents with a cross-token covariance ``jp`` (created by attention itself)
+enter as ``jqx = qh jq``, ``jpx = ph jp``; the value path gives
+``sOV (S2 jqx + (1 - S2) jpx)`` to ``jq`` and ``sOV (T jqx + (1 - T) jpx)`` to
+``jp``; the softmax path moves the scores with key-specific variance
+``D = sQK ((2 qt - pt) jqx - qt jpx)`` within a row and cross-row covariance
+``D' = sQK ((qt - pt) jpx + pt (jqx - jpx))``, adding
+``sOV (qt - pt) D (S2 - 2 S3 + S22)`` to ``jq`` and
+``sOV (qt - pt) D' (T - 2 U + V)`` to ``jp`` (``U``, ``V`` from
+:func:`sigprop.softmax.softmax_pair_moments`).
 The closed forms ``S2 ~ 1/(1 + (n-1) exp(-v))``, ``T ~ 1/(1 + (n-1) exp(-sQK pt (qt - pt)))``
 with a value-path-only chi (Cowsik et al. 2024; THEORY.md) are the first-order
 approximation in ``sQK``.
@@ -30,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..softmax import softmax_moments, softmax_pair_moment
+from ..softmax import softmax_moments, softmax_pair_moments
 from .base import NormStats
 
 
@@ -46,7 +55,7 @@ class AttentionBranch:
     #: the Jacobian keeps the value path alone (the path the mean-field chi keeps).
     value_path_only: bool = False
 
-    def mean_field(self, s: NormStats, need_p: bool = True):
+    def mean_field(self, s: NormStats, need_p: bool = True, cross: bool = False):
         if s.pt is None:
             raise ValueError("attention needs the cross-token covariance p (need_p=True)")
         sqk = (np.asarray(self.sigma_q, float) * np.asarray(self.sigma_k, float)) ** 2
@@ -57,14 +66,20 @@ class AttentionBranch:
         var = sqk * qt * gap
         s2, s3, s22 = softmax_moments(n, var)
         dq = sov * (pt + gap * s2)
-        if need_p:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rho = np.where(qt > 0, pt / np.where(qt > 0, qt, 1.0), 1.0)
-            dp = sov * (pt + gap * softmax_pair_moment(n, var, np.clip(rho, -1.0, 1.0)))
-        else:
-            dp = None
-        dchi = sov * qh * (s2 + sqk * gap * (2.0 * qt - pt) * (s2 - 2.0 * s3 + s22))
-        return dq, dp, dchi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = np.clip(np.where(qt > 0, pt / np.where(qt > 0, qt, 1.0), 1.0), -1.0, 1.0)
+        t, u, w = softmax_pair_moments(n, var, rho, higher=cross)
+        dp = sov * (pt + gap * t)
+        c1 = s2 - 2.0 * s3 + s22
+        dchi = sov * qh * (s2 + sqk * gap * (2.0 * qt - pt) * c1)
+        if not cross:
+            return dq, dp, dchi
+        c2 = t - 2.0 * u + w
+        ph = s.ph
+        a_qp = sov * ph * ((1.0 - s2) - sqk * gap * qt * c1)
+        a_pq = sov * qh * (t + sqk * gap * pt * c2)
+        a_pp = sov * ph * ((1.0 - t) + sqk * gap * (qt - 2.0 * pt) * c2)
+        return dq, dp, (dchi, a_qp, a_pq, a_pp)
 
     # -- finite width ---------------------------------------------------------
     def weight_specs(self, d: int) -> dict:

@@ -34,7 +34,7 @@ class DenseBranch:
     sigma_b2: object = 0.0
     activation: str = "identity"
 
-    def mean_field(self, s: NormStats, need_p: bool = True):
+    def mean_field(self, s: NormStats, need_p: bool = True, cross: bool = False):
         act = get_activation(self.activation)
         sw2, sb2 = np.asarray(self.sigma_w2, float), np.asarray(self.sigma_b2, float)
         if act.name == "identity":
@@ -55,6 +55,15 @@ class DenseBranch:
             k = gaussian.expect2(psi, None, s.q, s.p, scale=scale) if need_p else None
         dq = sw2 * m2 + sb2
         dp = sw2 * k + sb2 if need_p else None
+        if cross:  # tangents pass token by token: djp = sw2 E[psi'(h_a) psi'(h_b)] jp
+            if act.name == "identity":
+                kd = s.ph
+            elif s.norm.kind == "vector":
+                kd = act.deriv_kernel(s.qt, s.pt) * s.ph
+            else:
+                kd = gaussian.expect2(dpsi, None, s.q, s.p, scale=scale)
+            zero = np.zeros(np.broadcast_shapes(np.shape(dm), np.shape(kd), np.shape(sw2)))
+            return dq, dp, (sw2 * dm + zero, zero, zero, sw2 * kd + zero)
         return dq, dp, sw2 * dm
 
     # -- finite width ---------------------------------------------------------
@@ -77,6 +86,14 @@ class PlainDense:
 
     ``q' = [q +] E[phi(z)^2]``, ``p' = [p +] E[phi(z_a) phi(z_b)]`` and
     ``chi = [1 +] sw2 E[phi'(z)^2]`` (plain ReLU: ``chi = sw2/2``).
+
+    The residual form has no zero-mean matrix after ``phi``, so each unit of
+    ``h`` acquires a mean ``m`` (the same for every unit and token:
+    ``m' = m + E[phi(z)]``, ReLU: ``E[phi(z)] = sqrt(qz / (2 pi))``) and the skip
+    path and the branch are correlated through it:
+    ``q' = q + 2 m E[phi(z)] + E[phi(z)^2]``, ``p' = p + 2 m E[phi(z)] + E[phi(z_a) phi(z_b)]``
+    (``z`` itself is centred: ``W`` has zero mean). The solver carries ``m``
+    (:attr:`tracks_mean`); inputs are taken to have zero mean per unit.
     """
 
     sigma_w2: object = 2.0
@@ -84,7 +101,15 @@ class PlainDense:
     activation: str = "relu"
     residual: bool = False
 
-    def step(self, q, p, need_p: bool = True):
+    @property
+    def tracks_mean(self) -> bool:
+        """The solver must carry the per-unit mean ``m`` (residual form)."""
+        return self.residual
+
+    def step(self, q, p, need_p: bool = True, cross: bool = False, m=0.0):
+        """``(q, p) -> (q', p', chi)``; with ``tracks_mean`` pass ``m`` and get ``(q', p', chi, m')``."""
+        if cross:
+            raise ValueError("plain dense layers keep tokens independent; cross-token tangents are not needed")
         act = get_activation(self.activation)
         sw2, sb2 = np.asarray(self.sigma_w2, float), np.asarray(self.sigma_b2, float)
         qz = sw2 * q + sb2
@@ -92,7 +117,9 @@ class PlainDense:
         chi = sw2 * dm
         pn = act.kernel(qz, sw2 * p + sb2) if need_p else None
         if self.residual:
-            return q + m2, (p + pn) if need_p else None, 1.0 + chi
+            mz = act.mean(qz)
+            cross_term = 2.0 * m * mz
+            return (q + cross_term + m2, (p + cross_term + pn) if need_p else None, 1.0 + chi, m + mz)
         return m2, pn, chi
 
     # -- finite width ---------------------------------------------------------

@@ -8,6 +8,7 @@ width ``z = W1 x`` is Gaussian with variance ``sigma_1^2 qt`` and covariance
 ``dchi = sigma_1^2 sigma_2^2 E[phi'(z)^2] qh``
 
 (ReLU: ``dq = s21 qt/2``, ``dp = s21 qt kappa(pt/qt)``, ``dchi = s21 qh/2``).
+Cross-token tangents pass token by token: ``djp = s21 E[phi'(z_a) phi'(z_b)] ph jp``.
 """
 
 from __future__ import annotations
@@ -27,13 +28,18 @@ class MLPBranch:
     activation: str = "relu"
     ratio: int = 4
 
-    def mean_field(self, s: NormStats, need_p: bool = True):
+    def mean_field(self, s: NormStats, need_p: bool = True, cross: bool = False):
         act = get_activation(self.activation)
         s1 = np.asarray(self.sigma_1, float) ** 2
         s2 = np.asarray(self.sigma_2, float) ** 2
         m2, dm = act.moments(s1 * s.qt)
         dp = s2 * act.kernel(s1 * s.qt, s1 * s.pt) if need_p else None
-        return s2 * m2, dp, s1 * s2 * dm * s.qh
+        dchi = s1 * s2 * dm * s.qh
+        if cross:
+            a_pp = s1 * s2 * act.deriv_kernel(s1 * s.qt, s1 * s.pt) * s.ph
+            zero = np.zeros(np.broadcast_shapes(np.shape(dchi), np.shape(a_pp)))
+            dchi = (dchi + zero, zero, zero, a_pp + zero)
+        return s2 * m2, dp, dchi
 
     # -- finite width ---------------------------------------------------------
     def weight_specs(self, d: int) -> dict:

@@ -118,6 +118,27 @@ class Normalizer:
             return m2, pt, a2 * dm
         return self._maps_shifted(q, p, alpha, shift, need_p)
 
+    def deriv_kernel(self, q, p, params: NormParams):
+        """``ph = E[dNorm(h_a)/dh_a . dNorm(h_b)/dh_b]`` per unit: how the cross-token covariance of
+        Jacobian tangents passes the normalizer (``jp -> ph jp``, as ``jq -> qh jq``).
+
+        Vector normalizers act on each token with a Jacobian ``c (I - O(1/d) projections)``, so at
+        infinite width ``ph = qh``; pointwise ones give ``alpha^2 E[phi'(alpha h_a + s) phi'(alpha h_b + s)]``.
+        """
+        q = np.asarray(q, dtype=float)
+        p = np.asarray(p, dtype=float)
+        if self.kind == "vector":
+            return self.maps_cf(q, None, params)[2] + 0.0 * p
+        act = self.activation
+        alpha = np.asarray(params.alpha, dtype=float)
+        shift = np.asarray(params.shift, dtype=float)
+        a2 = alpha * alpha
+        if np.all(shift == 0):
+            return a2 * act.deriv_kernel(a2 * q, a2 * p)
+        a1, s1 = alpha[..., None], shift[..., None]
+        d = lambda h: act.derivative(a1 * h + s1, NP)  # noqa: E731
+        return a2 * gaussian.expect2(d, None, q, p, scale=1.0 / alpha)
+
     def _maps_shifted(self, q, p, alpha, shift, need_p):
         act = self.activation
         a1, s1 = alpha[..., None], shift[..., None]

@@ -43,22 +43,38 @@ def _period_increments(arch: Architecture, q: float, rho: float):
     """Run one period of (pre-norm, ``mu = 1``) sublayers from ``(q, rho q)``.
 
     Increments are accumulated directly (no ``q' - q`` round-off at huge ``q``).
-    Returns ``(dq, dp, sum dchi_k q_k, sum dchi_k sqrt(q_k))`` with ``q_k`` the
-    input of sublayer ``k`` and ``chi_k = 1 + dchi_k``.
+    Returns ``(dq, dp, C_J, C_h)``: with ``q_k`` the input of sublayer ``k`` and
+    ``chi_k = 1 + dchi_k``, ``C_J = sum dchi_k q_k`` and ``C_h = sum dchi_k sqrt(q_k)``.
+    With attention the tangents carry ``(jq, jp)`` and ``dchi_k`` is a 2x2 map
+    ``A_k``; over many periods ``(jq, jp)`` aligns with the top eigenvector of
+    ``sum_k A_k q_k`` (resp. ``sqrt(q_k)``), whose eigenvalue replaces ``C_J`` (``C_h``).
     """
     rho = np.asarray(rho, dtype=float)
+    cross = arch.cross_tangents
     qk, pk = np.full(rho.shape, float(q)), rho * float(q)
-    dq_tot, dp_tot, cj, ch = 0.0, 0.0, 0.0, 0.0
+    dq_tot, dp_tot = 0.0, 0.0
+    cj = np.zeros((4,) + rho.shape) if cross else 0.0
+    ch = np.zeros((4,) + rho.shape) if cross else 0.0
     for k in range(arch.period):
-        dq, dp, dchi = arch.sublayer(k).increments(qk, pk, True)
+        dq, dp, dchi = arch.sublayer(k).increments(qk, pk, True, cross=cross)
+        if cross:
+            dchi = np.stack(np.broadcast_arrays(*dchi))
         cj = cj + dchi * qk
         ch = ch + dchi * np.sqrt(qk)
         dq_tot = dq_tot + dq
         dp_tot = dp_tot + dp
         qk, pk = qk + dq, pk + dp
+    if cross:
+        cj, ch = _top_eigenvalue(cj), _top_eigenvalue(ch)
     if rho.ndim == 0:
         return float(dq_tot), float(dp_tot), float(cj), float(ch)
     return dq_tot, dp_tot, cj, ch
+
+
+def _top_eigenvalue(m):
+    """Largest eigenvalue of the 2x2 maps ``[[m0, m1], [m2, m3]]`` (non-negative off-diagonal product)."""
+    a, b, c, d = m
+    return 0.5 * (a + d) + np.sqrt(np.maximum(0.25 * (a - d) ** 2 + b * c, 0.0))
 
 
 def _require_residual_pre(arch: Architecture, what: str) -> None:
@@ -134,8 +150,11 @@ def predict_zeta(arch: Architecture) -> float:
     """Power-law exponent ``zeta = c_J / c_q`` of ``J(0, l) ~ l^zeta`` (Pre-LN).
 
     Toy ``h + W phi(LN h) + b``: ``zeta = sw2 E[phi'(u)^2] / (sw2 E[phi(u)^2] + sb2)``,
-    ``u ~ N(0, 1)`` (Doshi et al. 2023). With attention, ``rho* = 1`` divides
-    the attention term of ``c_J`` by ``n`` but not its term of ``c_q``.
+    ``u ~ N(0, 1)`` (Doshi et al. 2023). With attention, ``c_J`` is the top
+    eigenvalue of the period's tangent map (tokens' tangents become correlated);
+    at ``rho* = 1`` attention is uniform, the tangents align with ``jp = jq``
+    and a ReLU transformer has ``zeta = 1`` exactly (the isotropic ``chi`` alone
+    would give ``(sOV / n + s21 / 2) / (sOV + s21 / 2)``).
     """
     cq, cj = predict_cq_cj(arch)
     return cj / cq
@@ -231,10 +250,14 @@ def chi_star(arch: Architecture, iterations: int = 2000) -> tuple[np.ndarray, np
     layer = arch.sublayer(0)
     grid = arch.grid_shape()
     q = np.broadcast_to(np.asarray(arch.q0, float), grid).copy()
+    m = np.zeros(grid)
     chi = None
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         for _ in range(iterations):
-            q_new, _, chi = layer.step(q, None, False)
+            if getattr(layer, "tracks_mean", False):
+                q_new, _, chi, m = layer.step(q, None, False, m=m)
+            else:
+                q_new, _, chi = layer.step(q, None, False)
             q_new = np.minimum(np.maximum(q_new, 1e-300), 1e150)  # stay finite in growing phases
             q = q_new
     return np.broadcast_to(chi, grid), q
@@ -257,6 +280,9 @@ def continuum(arch: Architecture, depth: int | None = None, *, rtol: float = 1e-
     agree to leading order at large depth (relative error -> 0).
     """
     _scalar(arch)
+    if arch.cross_tangents or getattr(arch.sublayer(0), "tracks_mean", False):
+        raise ValueError("the continuum limit is implemented for architectures whose state is (q, p) and whose "
+                         "APJN is a product of chi (no attention, no residual plain MLP)")
     L = arch.depth if depth is None else depth
     P = arch.period
 

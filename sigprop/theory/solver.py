@@ -6,6 +6,13 @@ cross-token covariance ``p[l]``, the per-sublayer APJN factors ``chi[k]``
 (Doshi et al. 2023: ``J(l0, l) = prod chi``), all in float64. Logs keep depth
 ``10^6`` finite; ``q`` itself is stored linearly and the solver raises if it
 leaves the float64 range (exponential phases at extreme depth).
+
+With attention, Jacobian tangents of different tokens become correlated and
+the APJN is no longer a product of per-layer scalars: the tangent moments
+``(jq, jp)`` evolve by a 2x2 map per sublayer (:mod:`sigprop.blocks.base`).
+The solver then carries ``r = jp/jq`` forward from an isotropic start
+(``chi[k] = jq[k+1]/jq[k]``, so ``log J(0, l) = sum log chi`` still holds) and
+computes ``log J(l, L)`` by a backward sweep of the transposed maps.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ class Trajectory:
     chi: np.ndarray
     log_apjn: np.ndarray
     params: dict = field(default_factory=dict)
+    #: ``log J(l, L)`` when it is not ``log_apjn[-1] - log_apjn`` (attention); else ``None``
+    log_apjn_back_exact: np.ndarray | None = None
 
     @property
     def depth(self) -> int:
@@ -49,10 +58,15 @@ class Trajectory:
     @property
     def log_apjn_back(self) -> np.ndarray:
         """``log J(l, L)`` for ``l = 0..L`` (gradient amplification to layer ``l``)."""
+        if self.log_apjn_back_exact is not None:
+            return self.log_apjn_back_exact
         return self.log_apjn[-1] - self.log_apjn
 
     def log_apjn_from(self, l0: int) -> np.ndarray:
-        """``log J(l0, l)`` for ``l = l0..L``."""
+        """``log J(l0, l)`` for ``l = l0..L`` (exact only without attention, or for ``l0 = 0``)."""
+        if self.log_apjn_back_exact is not None and l0 != 0:
+            raise ValueError("with attention J(l0, l) is not a ratio of J(0, l); solve the sublayers from l0 "
+                             "(or use log_apjn_back for J(l, L))")
         return self.log_apjn[l0:] - self.log_apjn[l0]
 
     def to_dict(self) -> dict:
@@ -91,24 +105,29 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
         arch = arch.replace(depth=depth)
     grid = arch.grid_shape()
     L = arch.depth
+    cross = arch.cross_tangents
+    if cross:
+        need_p = True
     qs = np.empty((L + 1,) + grid)
     ps = np.empty((L + 1,) + grid) if need_p else None
     chis = np.empty((L,) + grid)
     log_apjn = np.empty((L + 1,) + grid)
+    back = np.empty((L + 1,) + grid) if cross else None
     if workers is None:
         workers = (os.cpu_count() or 1) if int(np.prod(grid)) > 4096 else 1
     workers = max(1, min(workers, grid[0] if grid else 1))
     if workers == 1:
-        _run(arch, grid, need_p, qs, ps, chis, log_apjn)
+        _run(arch, grid, need_p, qs, ps, chis, log_apjn, back)
     else:
         def job(rows):
             sl = (slice(None), slice(rows[0], rows[-1] + 1))
             _run(_rows(arch, grid, sl[1]), (len(rows),) + grid[1:], need_p,
-                 qs[sl], None if ps is None else ps[sl], chis[sl], log_apjn[sl])
+                 qs[sl], None if ps is None else ps[sl], chis[sl], log_apjn[sl],
+                 None if back is None else back[sl])
 
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(job, np.array_split(np.arange(grid[0]), workers)))
-    return Trajectory(qs, ps, chis, log_apjn, arch.to_dict())
+    return Trajectory(qs, ps, chis, log_apjn, arch.to_dict(), back)
 
 
 def _rows(arch: Architecture, grid, rows: slice) -> Architecture:
@@ -121,8 +140,12 @@ def _rows(arch: Architecture, grid, rows: slice) -> Architecture:
     return arch.replace(**changes)
 
 
-def _run(arch, grid, need_p, qs, ps, chis, log_apjn):
+def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None):
     L = arch.depth
+    cross = back is not None
+    maps = np.empty((L, 4) + grid) if cross else None
+    r = np.zeros(grid)  # jp/jq of the tangents: isotropic probes start uncorrelated
+    m = np.zeros(grid)  # per-unit mean (residual layers without a zero-mean output matrix)
     q = np.broadcast_to(np.asarray(arch.q0, dtype=float), grid).copy()
     p = np.broadcast_to(np.asarray(arch.p0, dtype=float), grid).copy() if need_p else None
     qs[0] = q
@@ -137,7 +160,17 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn):
         if layer is None:
             layer = layers[key] = arch.sublayer(k)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            q, p, chi = layer.step(q, p, need_p)
+            if cross:
+                q, p, t = layer.step(q, p, True, cross=True)
+                maps[k] = t
+                chi = t[0] + t[1] * r
+                r = (t[2] + t[3] * r) / chi
+            elif getattr(layer, "tracks_mean", False):
+                q, p, chi, m = layer.step(q, p, need_p, m=m)
+            else:
+                q, p, chi = layer.step(q, p, need_p)
+        if need_p:  # |p| <= q holds exactly; 2-D vs 1-D quadrature round-off (~1e-11) may cross it at rho -> 1
+            p = np.clip(p, -q, q)
         chis[k] = chi
         qs[k + 1] = q
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -150,3 +183,21 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn):
                 "exponentially: reduce the depth")
         if need_p:
             ps[k + 1] = p
+    if cross:
+        _backward(maps, back)
+
+
+def _backward(maps: np.ndarray, back: np.ndarray) -> None:
+    """``log J(l, L)`` from the tangent maps: the row vector ``w_l = w_{l+1} M_l``, ``w_L = (1, 0)``,
+    kept as ``log w_l[0]`` and the ratio ``w_l[1]/w_l[0]``; ``J(l, L) = w_l (1, 0)^T``."""
+    L = maps.shape[0]
+    back[L] = 0.0
+    s = np.zeros(maps.shape[2:])  # w[1]/w[0]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for k in range(L - 1, -1, -1):
+            m_qq, m_qp, m_pq, m_pp = maps[k]
+            a = m_qq + s * m_pq
+            s = (m_qp + s * m_pp) / a
+            back[k] = back[k + 1] + np.log(a)
+    if not np.isfinite(back.sum()):
+        raise FloatingPointError("backward APJN sweep left float64; reduce the depth")

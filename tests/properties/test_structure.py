@@ -49,12 +49,14 @@ def plains(draw, depth=30):
                     q0=1.0, p0=draw(st.floats(-0.99, 0.99)))
 
 
-@given(st.one_of(toys(), stacks(), plains()), st.integers(1, 29))
+@given(st.one_of(toys(), stacks(), plains().filter(lambda a: not a.residual)), st.integers(1, 29))
 def test_apjn_factorizes_across_layer_ranges(arch, k):
     """J(0, L) = J(0, k) J(k, L), with J(k, L) from a fresh recurrence started at (q[k], p[k]).
 
     The restart only knows the moments at layer k, so this checks that the
     mean-field state is (q, p) alone and that the APJN is multiplicative.
+    (The residual plain MLP also carries the per-unit mean m, and attention the
+    tangents' cross-token covariance: neither restarts from (q, p).)
     """
     full = sigprop.solve(arch)
     rest = sigprop.solve(arch.replace(depth=arch.depth - k, q0=float(full.q[k]), p0=float(full.p[k])))
@@ -102,15 +104,14 @@ def test_user_normalizer_is_used_by_the_recurrence():
                                                                      p0=0.0)).log_apjn[-1])
 
 
-@pytest.mark.xfail(strict=False, raises=(ValueError, AssertionError),
-                   reason="known defect of the recurrence: at rho -> 1 the 2-D quadrature of p' exceeds the 1-D "
-                          "quadrature of q' by ~1e-11 relative and the next layer's |p| <= q check raises")
 @pytest.mark.parametrize("arch", [
     PlainMLP(depth=30, sigma_w2=0.5, sigma_b2=0.5, activation="gelu", q0=1.0, p0=0.0),
     ToyResidual(depth=40, normalizer="dyt", alpha=0.5, placement="post", sigma_w2=1.0, sigma_b2=0.0625,
                 activation="identity", q0=1.0, p0=0.0),
 ], ids=["plain-gelu-bias", "post-dyt-bias"])
 def test_biased_networks_keep_p_below_q(arch):
-    """Found by test_covariance_bounded_by_variance (thorough profile): biases drive rho -> 1."""
+    """Found by test_covariance_bounded_by_variance (thorough profile): biases drive rho -> 1, where the
+    2-D quadrature of p' exceeded the 1-D quadrature of q' by ~1e-11 and the next layer raised; the solver
+    now keeps |p| <= q (which holds exactly) against that round-off."""
     tr = sigprop.solve(arch)
     assert np.all(np.abs(tr.p) <= tr.q * (1 + 1e-12))

@@ -6,6 +6,7 @@ the tolerances below state the order of those corrections at the depth used.
 """
 
 import numpy as np
+from scipy import integrate
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -59,13 +60,33 @@ def test_transformer_fitted_exponent_approaches_zeta(sqk, sov, n):
     _check_transformer_exponent(sqk, sov, n)
 
 
-def test_attention_lowers_zeta_as_derived():
-    """With rho* = 1: zeta = (sOV/n + s21/2) / (sOV + s21/2) (ReLU MLP, LN)."""
+def _gauss_quad(f, var):
+    """E[f(u)], u ~ N(0, var), by adaptive quadrature (independent of the package's rules)."""
+    return integrate.quad(lambda u: f(u) * np.exp(-u * u / (2 * var)) / np.sqrt(2 * np.pi * var), -np.inf, np.inf,
+                          epsabs=1e-13, epsrel=1e-12)[0]
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu", "tanh"])
+def test_attention_zeta_as_derived(act):
+    """With rho* = 1 attention is uniform and the tangents align with jp = jq (top eigenvector of the
+    period's tangent map): zeta = (sOV + s1^2 s2^2 E[phi'(z)^2]) / (sOV + s2^2 E[phi(z)^2]), z ~ N(0, s1^2),
+    for any n (ReLU: exactly 1); the isotropic chi alone would divide sOV in the numerator by n."""
+    from scipy.special import erf
+
+    fns = {"relu": (lambda u: max(u, 0.0), lambda u: float(u > 0)),
+           "gelu": (lambda u: 0.5 * u * (1 + erf(u / np.sqrt(2))),
+                    lambda u: 0.5 * (1 + erf(u / np.sqrt(2))) + u * np.exp(-u * u / 2) / np.sqrt(2 * np.pi)),
+           "tanh": (np.tanh, lambda u: 1 - np.tanh(u) ** 2)}
+    f, df = fns[act]
+    s1, s2 = 1.2, 0.9
+    sov = (0.8 * 1.1) ** 2
+    m2, dm = _gauss_quad(lambda u: f(u) ** 2, s1 ** 2), _gauss_quad(lambda u: df(u) ** 2, s1 ** 2)
     for n in (1, 4, 197):
-        arch = Transformer(normalizer="layernorm", n_tokens=n, sigma_v=0.8, sigma_o=1.1, sigma_1=1.2, sigma_2=0.9)
-        sov, s21 = (0.8 * 1.1) ** 2, (1.2 * 0.9) ** 2
+        arch = Transformer(normalizer="layernorm", n_tokens=n, sigma_v=0.8, sigma_o=1.1, sigma_1=s1, sigma_2=s2,
+                           activation=act)
         assert A.rho_fixed_point(arch) == 1.0
-        assert A.predict_zeta(arch) == pytest.approx((sov / n + s21 / 2) / (sov + s21 / 2), rel=1e-9)
+        # tolerance: the package's tabulated moments (~1e-10) against adaptive quadrature
+        assert A.predict_zeta(arch) == pytest.approx((sov + s1 ** 2 * s2 ** 2 * dm) / (sov + s2 ** 2 * m2), rel=1e-8)
 
 
 @given(st.floats(0.1, 2.0), st.floats(0.1, 1.0))

@@ -103,10 +103,25 @@ def test_exponential_phase_overflow_raises_clearly():
 
 
 def test_backward_apjn_is_consistent():
-    tr = sigprop.solve(sigprop.preset("transformer"))
+    tr = sigprop.solve(sigprop.preset("mlp"))
     np.testing.assert_allclose(tr.log_apjn_back, tr.log_apjn[-1] - tr.log_apjn)
     assert tr.log_apjn_back[-1] == 0.0
     np.testing.assert_allclose(tr.log_apjn_from(3)[-1], tr.log_apjn[-1] - tr.log_apjn[3])
+
+
+def test_backward_apjn_with_attention_restarts_isotropic_tangents():
+    """With attention J(l, L) starts from uncorrelated tangents at l (jp = 0), so it is not
+    J(0, L)/J(0, l); it equals a forward solve of the sublayers l..L-1 started at (q[l], p[l])."""
+    arch = sigprop.preset("transformer", depth=12)
+    tr = sigprop.solve(arch)
+    assert tr.log_apjn_back[0] == pytest.approx(tr.log_apjn[-1], rel=1e-12)
+    assert tr.log_apjn_back[-1] == 0.0
+    for l in (2, 6, 10):  # block boundaries: the restarted stack has the same pattern
+        rest = sigprop.solve(arch.replace(depth=arch.depth - l, q0=float(tr.q[l]), p0=float(tr.p[l])))
+        assert rest.log_apjn[-1] == pytest.approx(tr.log_apjn_back[l], rel=1e-10)
+    assert not np.allclose(tr.log_apjn_back, tr.log_apjn[-1] - tr.log_apjn)
+    with pytest.raises(ValueError, match="attention"):
+        tr.log_apjn_from(3)
 
 
 def test_post_norm_keeps_layernorm_output_normalized():
