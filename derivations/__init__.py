@@ -3,7 +3,8 @@
 Each module ``derivations.<name>`` derives one result symbolically from the
 model's definition, prints it, writes its LaTeX to ``derivations/latex/<name>.tex``
 and checks sigprop's numeric implementation at random points.  Each module
-exposes ``run() -> list[Check]`` and a flag ``SLOW``.  ``python -m derivations``
+exposes ``run() -> list[Check]`` and a flag ``SLOW`` (True for scripts over ~5 s:
+skipped by ``--fast`` and by the default test run, run by ``pytest -m slow``).  ``python -m derivations``
 runs them all and regenerates ``derivations/RESULTS.md``.
 """
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import sympy as sp
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("relu_kernel", "derf_maps", "norm_maps", "derf_lambda", "plain_relu", "preln_zeta", "dyt_expansions")
+NAMES = ("relu_kernel", "derf_maps", "norm_maps", "derf_lambda", "plain_relu", "preln_zeta", "dyt_expansions",
+         "derf_shift", "cod_lemmas", "preln_attention_zeta", "scaled_init")
 
 
 @dataclass
