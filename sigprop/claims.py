@@ -218,8 +218,9 @@ def check_claims(quick: bool = True, mc: bool = True) -> list[dict]:
                      "note": "J grows like a power of log L: unbounded but far below L", "mc": mc_lns}})
 
     # deep layers closer to / further from the identity (Sec. 4.1, consequence of Thm 4.2)
-    dev_pre = float(np.exp(tr_pre.log_apjn[-1] - tr_pre.log_apjn[-3]) - 1)
-    dev_lns = float(np.exp(tr_lns.log_apjn[-1] - tr_lns.log_apjn[-3]) - 1)
+    # J(L-2, L) of the last block from isotropic tangents (with attention not a ratio of J(0, l))
+    dev_pre = float(np.exp(tr_pre.log_apjn_back[-3]) - 1)
+    dev_lns = float(np.exp(tr_lns.log_apjn_back[-3]) - 1)
     out.append({
         "id": "cod-theorem-4.2-identity",
         "statement": "Consequence drawn from Theorem 4.2: with LNS fewer deep layers act as identity maps than in "

@@ -56,7 +56,9 @@ def test_plain_initial_loss_matches_closed_form(plain):
 
 
 def test_plain_forward_signal_decays_at_the_mean_field_rate(plain):
-    # q[l+1]/q[l] = sigma_w^2/2 = 0.05 at infinite width (THEORY.md); over 20 layers of width 64
-    # the per-layer log-ratio averages to log 0.05 within its finite-width spread (checked loosely: 20%)
-    rate = np.exp(np.mean(np.diff(np.log(plain.q[:, 0]), axis=1)))
-    np.testing.assert_allclose(rate, 0.05, rtol=0.2)
+    # q[l+1]/q[l] = sigma_w^2/2 = 0.05 at infinite width (THEORY.md). The 20 per-layer log-ratios use
+    # independent weights, so their mean is compared with log 0.05 by a z-score from their spread
+    # (4 standard errors; the width-64 bias of E[log chi^2_32/32] ~ -0.03 is far inside).
+    d = np.diff(np.log(plain.q[:, 0]), axis=1)
+    z = (d.mean(axis=1) - np.log(0.05)) / (d.std(axis=1, ddof=1) / np.sqrt(d.shape[1]))
+    assert np.all(np.abs(z) < 4.0), z
