@@ -174,11 +174,12 @@ class Activation:
             dm += c[j]
             dm *= dt
         dm += c[7]
-        if not all_inside:
-            out = ~inside
-            qo = np.where(out, q, 1.0)
-            m2 = np.where(out, self.second_moment(qo, fast=False), m2)
-            dm = np.where(out, self.deriv_moment(qo, fast=False), dm)
+        if not all_inside:  # direct quadrature on the entries outside the table only
+            out = ~np.broadcast_to(inside, m2.shape)
+            qo = np.broadcast_to(q, m2.shape)[out]
+            m2, dm = np.array(m2, copy=True), np.array(dm, copy=True)
+            m2[out] = self.second_moment(qo, fast=False)
+            dm[out] = self.deriv_moment(qo, fast=False)
         return m2, dm
 
     def _table(self):

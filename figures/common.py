@@ -1,0 +1,53 @@
+"""Shared plumbing of the figure scripts: one style, one way to save (PNG + PDF + CSV).
+
+Every figure module calls :func:`setup` for a matplotlib module in the
+non-interactive backend with ``sigprop.mplstyle`` applied, and :func:`save`
+to write ``<stem>.png``, ``<stem>.pdf`` and ``<stem>.csv`` (the plotted data,
+long format) side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Iterable
+
+STYLE = Path(__file__).with_name("sigprop.mplstyle")
+
+
+def setup():
+    """Return ``matplotlib.pyplot`` on the Agg backend with the sigprop style applied."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.style.use(str(STYLE))
+    return plt
+
+
+def save(fig, out_dir, stem: str, data: Mapping[str, Iterable] | None = None) -> list[Path]:
+    """Write ``fig`` as PNG and PDF and ``data`` (equal-length columns) as CSV; close the figure.
+
+    Returns the written paths (PNG, PDF, then CSV when ``data`` is given).
+    """
+    import matplotlib.pyplot as plt
+
+    from sigprop.io import write_csv
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    for path in paths:
+        fig.savefig(path)
+    plt.close(fig)
+    if data is not None:
+        paths.append(write_csv(out / f"{stem}.csv", data))
+    return paths
+
+
+def long_rows(rows: list[dict]) -> dict[str, list]:
+    """Turn a list of row dicts (same keys) into CSV columns."""
+    if not rows:
+        raise ValueError("no rows to write")
+    keys = list(rows[0])
+    return {k: [r[k] for r in rows] for k in keys}
