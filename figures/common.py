@@ -51,3 +51,20 @@ def long_rows(rows: list[dict]) -> dict[str, list]:
         raise ValueError("no rows to write")
     keys = list(rows[0])
     return {k: [r[k] for r in rows] for k in keys}
+
+
+def run_alone(make, description: str, argv=None, *, quick_help: str = "laptop sizes",
+              device_help: str = "Monte-Carlo device") -> None:
+    """The command line of a figure module run alone: ``[--quick] [--out DIR] [--device cpu|gpu]``.
+
+    Calls ``make(out, quick=..., device=...)`` and prints the written paths.
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument("--out", default="results", help="output folder (default: results)")
+    ap.add_argument("--device", choices=("cpu", "gpu"), default=None, help=device_help)
+    a = ap.parse_args(argv)
+    for path in make(a.out, quick=a.quick, device=a.device):
+        print(path)

@@ -19,12 +19,11 @@ Run alone: ``python -m figures.fig1_derf_vs_preln [--quick] [--out DIR]``.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
-from figures.common import long_rows, save, setup
+from figures.common import long_rows, save, setup, run_alone
 from sigprop.architectures import preset
 from sigprop.theory import solve
 from sigprop.theory.asymptotics import transition_depth, transition_layer
@@ -131,13 +130,7 @@ def make(out_dir, quick: bool = True, device=None) -> list[Path]:
 
 def main(argv=None) -> None:
     """Command line: ``python -m figures.fig1_derf_vs_preln [--quick] [--out DIR] [--device cpu|gpu]``."""
-    ap = argparse.ArgumentParser(description="Figure 1: toy Derf versus Pre-LN (q and J(l, L)).")
-    ap.add_argument("--quick", action="store_true", help="quick mode (identical for this figure)")
-    ap.add_argument("--out", default="out/figures", help="output folder")
-    ap.add_argument("--device", choices=("cpu", "gpu"), default=None, help="unused (theory only)")
-    a = ap.parse_args(argv)
-    for path in make(a.out, quick=a.quick, device=a.device):
-        print(path)
+    run_alone(make, "Figure 1: toy Derf versus Pre-LN (q and J(l, L)).", argv, quick_help="quick mode (identical for this figure)", device_help="unused (theory only)")
 
 
 if __name__ == "__main__":

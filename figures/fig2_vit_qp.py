@@ -26,14 +26,13 @@ Run alone: ``python -m figures.fig2_vit_qp [--quick] [--out DIR] [--device cpu|g
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from figures.common import long_rows, save, setup
+from figures.common import long_rows, save, setup, run_alone
 from sigprop.architectures import preset
 from sigprop.theory import solve
 
@@ -190,13 +189,7 @@ def make(out_dir, quick: bool = True, device=None) -> list[Path]:
 
 def main(argv=None) -> None:
     """Command line: ``python -m figures.fig2_vit_qp [--quick] [--out DIR] [--device cpu|gpu]``."""
-    ap = argparse.ArgumentParser(description="Figure 2: ViT-like q, p, p/q, theory vs Monte-Carlo.")
-    ap.add_argument("--quick", action="store_true", help="small CPU sizes (6 blocks, n = 8, d = 64)")
-    ap.add_argument("--out", default="out/figures", help="output folder")
-    ap.add_argument("--device", choices=("cpu", "gpu"), default=None, help="Monte-Carlo device")
-    a = ap.parse_args(argv)
-    for path in make(a.out, quick=a.quick, device=a.device):
-        print(path)
+    run_alone(make, "Figure 2: ViT-like q, p, p/q, theory vs Monte-Carlo.", argv, quick_help="small CPU sizes (6 blocks, n = 8, d = 64)", device_help="Monte-Carlo device")
 
 
 if __name__ == "__main__":

@@ -31,13 +31,12 @@ Run alone: ``python -m figures.fig4_phase_diagram [--quick] [--out DIR]``.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 
-from figures.common import long_rows, save, setup
+from figures.common import long_rows, save, setup, run_alone
 from sigprop.architectures import ToyResidual
 from sigprop.theory.asymptotics import chi_star
 
@@ -189,13 +188,7 @@ def make(out_dir, quick: bool = True, device=None) -> list[Path]:
 
 def main(argv=None) -> None:
     """Command line: ``python -m figures.fig4_phase_diagram [--quick] [--out DIR] [--device cpu|gpu]``."""
-    ap = argparse.ArgumentParser(description="Figure 4: chi* phase diagrams over (sigma_w, sigma_b).")
-    ap.add_argument("--quick", action="store_true", help="24 x 24 grid instead of 100 x 100")
-    ap.add_argument("--out", default="out/figures", help="output folder")
-    ap.add_argument("--device", choices=("cpu", "gpu"), default=None, help="unused (theory only)")
-    a = ap.parse_args(argv)
-    for path in make(a.out, quick=a.quick, device=a.device):
-        print(path)
+    run_alone(make, "Figure 4: chi* phase diagrams over (sigma_w, sigma_b).", argv, quick_help="24 x 24 grid instead of 100 x 100", device_help="unused (theory only)")
 
 
 if __name__ == "__main__":
