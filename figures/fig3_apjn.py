@@ -28,7 +28,6 @@ Run alone: ``python -m figures.fig3_apjn [--quick] [--out DIR] [--device cpu|gpu
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -184,13 +183,10 @@ def make(out_dir, quick: bool = True, device=None) -> list[Path]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="Figure 3: APJN J(l, L) and gradient amplification.")
-    ap.add_argument("--quick", action="store_true", help="small ensembles (seconds on one CPU core)")
-    ap.add_argument("--out", default="out/figures", help="output directory")
-    ap.add_argument("--device", choices=("cpu", "gpu"), default=None, help="JAX device of the Monte-Carlo")
-    a = ap.parse_args(argv)
-    for p in make(a.out, quick=a.quick, device=a.device):
-        print(p)
+    """Command line: ``python -m figures.fig3_apjn [--quick] [--out DIR] [--device cpu|gpu]``."""
+    from figures.common import run_alone
+
+    run_alone(make, "Figure 3: APJN J(l, L) and gradient amplification.", argv, quick_help="small ensembles (seconds on one CPU core)")
 
 
 if __name__ == "__main__":

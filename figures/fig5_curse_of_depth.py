@@ -31,7 +31,6 @@ Run alone: ``python -m figures.fig5_curse_of_depth [--quick] [--out DIR] [--devi
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -230,13 +229,10 @@ def make(out_dir, quick: bool = True, device=None) -> list[Path]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="Figure 5: curse of depth (Pre-LN, LNS, scaled inits).")
-    ap.add_argument("--quick", action="store_true", help="small ensembles (seconds on one CPU core)")
-    ap.add_argument("--out", default="out/figures", help="output directory")
-    ap.add_argument("--device", choices=("cpu", "gpu"), default=None, help="JAX device of the Monte-Carlo")
-    a = ap.parse_args(argv)
-    for p in make(a.out, quick=a.quick, device=a.device):
-        print(p)
+    """Command line: ``python -m figures.fig5_curse_of_depth [--quick] [--out DIR] [--device cpu|gpu]``."""
+    from figures.common import run_alone
+
+    run_alone(make, "Figure 5: curse of depth (Pre-LN, LNS, scaled inits).", argv, quick_help="small ensembles (seconds on one CPU core)")
 
 
 if __name__ == "__main__":

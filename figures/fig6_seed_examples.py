@@ -24,7 +24,6 @@ Run alone: ``python -m figures.fig6_seed_examples [--quick] [--out DIR] [--devic
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -265,13 +264,10 @@ def make(out_dir, quick: bool = True, device=None) -> list[Path]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="out/figures")
-    ap.add_argument("--device", choices=("cpu", "gpu"), default=None)
-    a = ap.parse_args(argv)
-    for p in make(a.out, quick=a.quick, device=a.device):
-        print(p)
+    """Command line: ``python -m figures.fig6_seed_examples [--quick] [--out DIR] [--device cpu|gpu]``."""
+    from figures.common import run_alone
+
+    run_alone(make, __doc__.splitlines()[0], argv, quick_help="laptop sizes")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ Run alone: ``python -m figures.fig7_exponent_table [--quick] [--out DIR] [--devi
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ QUANTITIES = ("q", "apjn")
 #: fitted model -> the parameter reported as its exponent.
 KEY_PARAM = {"power": "zeta", "stretched_exp": "lam", "exp": "xi", "log": "c", "bounded": "a"}
 #: Monte-Carlo ensembles (width d, networks, Hutchinson probes, sublayers).
-QUICK_MC = dict(width=64, samples=8, probes=2, depth=32)
+QUICK_MC = dict(width=128, samples=8, probes=2, depth=64)
 FULL_MC = dict(width=256, samples=32, probes=4, depth=64)
 COLUMNS = ("architecture", "quantity", "source", "model", "regime", "param", "value", "lo", "hi",
            "window_lo", "window_hi", "depth", "derived_param", "derived_value", "derived_formula", "note")
@@ -84,15 +83,15 @@ def entries() -> list[Entry]:
     return [
         Entry("toy Pre-LN", ToyResidual(normalizer="layernorm", **toy)),
         Entry("toy Derf (alpha=0.5)", ToyResidual(normalizer="derf", alpha=0.5, **toy)),
-        Entry("toy DyT (alpha=0.5)", ToyResidual(normalizer="dyt", alpha=0.5, **toy), mc_quick=False),
+        Entry("toy DyT (alpha=0.5)", ToyResidual(normalizer="dyt", alpha=0.5, **toy)),
         Entry("Pre-LN MLP stack", mlp),
-        Entry("transformer Pre-LN", preset("transformer"), theory_depth=(512, 4096), mc_quick=False),
+        Entry("transformer Pre-LN", preset("transformer"), theory_depth=(512, 4096)),
         Entry("ViT Pre-LN", preset("vit"), theory_depth=(512, 2048), mc_quick=False),
         Entry("ViT Derf (alpha=0.5)", preset("vit", normalizer="derf", alpha=0.5), theory_depth=(512, 2048),
               mc_quick=False),
-        Entry("MLP stack LNS", mlp.replace(normalizer="lns"), mc_quick=False),
+        Entry("MLP stack LNS", mlp.replace(normalizer="lns")),
         Entry("MLP stack scaled init", mlp.replace(init="scaled"), across_depths=True, mc_quick=False),
-        Entry("MLP stack depth-scaled init", mlp.replace(init="depth_scaled"), mc_quick=False),
+        Entry("MLP stack depth-scaled init", mlp.replace(init="depth_scaled")),
         # float64: q = 0.05^l leaves the float32 range after ~29 layers; both share one compiled network
         Entry("plain ReLU (sigma_w^2=0.1)", preset("plain"), theory_depth=(200, 200), dtype="float64"),
         Entry("plain ReLU (sigma_w^2=2)", preset("plain", sigma_w2=2.0), theory_depth=(200, 200), dtype="float64"),
@@ -154,7 +153,8 @@ def mc_profiles(entry: Entry, mc: dict, device=None) -> tuple[np.ndarray, dict]:
     return np.arange(mc["depth"] + 1), {"q": r.q, "apjn": np.exp(r.log_apjn)}
 
 
-def _fit_row(entry, quantity, source, layers, values, depth, stderr=None, samples=None):
+def _fit_row(entry, quantity, source, layers, values, depth, stderr=None, samples=None, window="auto",
+             models=None):
     from sigprop.fitting import fit_growth
 
     row = dict.fromkeys(COLUMNS, "")
@@ -163,7 +163,7 @@ def _fit_row(entry, quantity, source, layers, values, depth, stderr=None, sample
     if d is not None:
         row.update(derived_param=d[0], derived_value=d[1], derived_formula=d[2])
     try:
-        fit = fit_growth(layers, values, stderr, samples=samples)
+        fit = fit_growth(layers, values, stderr, samples=samples, window=window, models=models)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
         row.update(model="(no fit)", note=str(exc)[:80])
         return row, None
@@ -200,13 +200,27 @@ def table(quick: bool = True, device=None, names=None, mc: bool = True) -> list[
                 rows.append(row)
             continue
         ls, per_net = mc_profiles(entry, mcs, device)
+        # the theory over the Monte-Carlo's layers and window, same model: the like-for-like comparison
+        # (at these depths most laws are still pre-asymptotic)
+        with np.errstate(all="ignore"):
+            ls_th, th_mc = (theory_profiles(entry, mcs["depth"]) if entry.across_depths
+                            else (layers[:mcs["depth"] + 1], {k: v[:mcs["depth"] + 1] for k, v in th.items()}))
         for qn in QUANTITIES:
             s = per_net[qn]
             se = np.std(s, axis=0, ddof=1) / np.sqrt(s.shape[0])
-            row, _ = _fit_row(entry, qn, "mc", ls, s.mean(axis=0), mcs["depth"], se, s)
+            row, fit = _fit_row(entry, qn, "mc", ls, s.mean(axis=0), mcs["depth"], se, s)
             row["note"] = (row["note"] + " " if row["note"] else "") + (
                 f"d={max(mcs['width'], entry.arch.n_tokens)}, {mcs['samples']} networks, {entry.dtype}")
             rows.append(row)
+            if fit is not None:
+                with np.errstate(all="ignore"):  # the Monte-Carlo's relative errors as weights
+                    rel = np.where(s.mean(axis=0) > 0, se / s.mean(axis=0), np.nan)
+                twin, _ = _fit_row(entry, qn, "theory@mc", ls_th, th_mc[qn], mcs["depth"], th_mc[qn] * rel,
+                                   window=tuple(fit.window), models=(fit.model,) if fit.model != "stretched_exp"
+                                   else ("stretched_exp_half",))
+                twin["note"] = ("theory over the Monte-Carlo's layers and window, with its law and relative "
+                                "errors as weights")
+                rows.append(twin)
     return rows
 
 
@@ -273,13 +287,10 @@ def make(out_dir, quick: bool = True, device=None) -> list[Path]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="out/figures")
-    ap.add_argument("--device", choices=("cpu", "gpu"), default=None)
-    a = ap.parse_args(argv)
-    for p in make(a.out, quick=a.quick, device=a.device):
-        print(p)
+    """Command line: ``python -m figures.fig7_exponent_table [--quick] [--out DIR] [--device cpu|gpu]``."""
+    from figures.common import run_alone
+
+    run_alone(make, __doc__.splitlines()[0], argv, quick_help="laptop sizes")
 
 
 if __name__ == "__main__":
