@@ -28,8 +28,13 @@ def test_make_writes_table(tmp_path, monkeypatch):
 
     cols = read_csv(next(p for p in paths if p.suffix == ".csv"))
     assert tuple(cols) == F.COLUMNS
-    assert len(cols["architecture"]) == len(keep) * 2 * 2  # quantities x {theory, mc}
-    assert set(cols["source"]) == {"theory", "mc"}
+    assert len(cols["architecture"]) == len(keep) * 2 * 3  # quantities x {theory, mc, theory@mc}
+    assert set(cols["source"]) == {"theory", "mc", "theory@mc"}
+    # the like-for-like theory row uses the Monte-Carlo's window and law
+    src = list(cols["source"])
+    for i, s in enumerate(src):
+        if s == "theory@mc":
+            assert cols["model"][i] == cols["model"][i - 1] and cols["window_lo"][i] == cols["window_lo"][i - 1]
 
 
 def test_every_architecture_is_listed():
