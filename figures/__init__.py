@@ -97,11 +97,12 @@ def main_reproduce(args) -> int:
 
 def _claims(out: Path, quick: bool) -> list[Path]:
     from sigprop import io
-    from sigprop.claims import check_claims
+    from sigprop.claims import check_claims, format_report
 
     rows = check_claims(quick=quick, mc=True)
     io.write_json(out / "claims.json", rows)
     lines = ["| id | status | statement |", "| --- | --- | --- |"]
     lines += [f"| {r['id']} | {r['status']} | {r['statement']} |" for r in rows]
     (out / "claims.md").write_text("\n".join(lines) + "\n")
-    return [out / "claims.json", out / "claims.md"]
+    (out / "claims_report.txt").write_text(format_report(rows) + "\n")  # with the evidence
+    return [out / "claims.json", out / "claims.md", out / "claims_report.txt"]

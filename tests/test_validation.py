@@ -24,10 +24,12 @@ def test_validate_json_agreement(tmp_path, capsys):
 
 
 def test_validate_reports_disagreement_with_nonzero_exit(tmp_path, capsys):
-    """The residual ReLU MLP's mean-field q misses the cross term with the unit mean (a finding):
-    validation must fail loudly on it."""
-    rc = main(["validate", "resmlp", "--depth", "6", "--width", "128", "--samples", "12", "--probes", "2",
-               "--no-doubling", "--out", str(tmp_path)])
+    """At width d = 2 a Derf network's pre-activations are far from Gaussian (each unit sums two
+    terms), so E[erf(alpha h)^2] differs from the infinite-width value and the mean-field
+    recurrence must fail against the measurement: validation must say so and exit 1."""
+    rc = main(["validate", "toy", "--set", "normalizer=derf", "--set", "alpha=1.5", "--set", "sigma_w2=1.0",
+               "--depth", "12", "--width", "2", "--samples", "256", "--probes", "2", "--no-doubling",
+               "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 1 and "DISAGREEMENT" in out
 
