@@ -115,6 +115,10 @@ def derived(arch, quantity: str):
     if quantity == "q":
         return "zeta", 1.0, "q ~ c_q l (bounded branch input)"
     if arch.normalizer in ("layernorm", "rmsnorm"):
+        if arch.cross_tangents:  # two modes: the top one takes over only beyond the crossover depth
+            m = A.zeta_modes(arch)
+            return "zeta", m["zeta"], (f"zeta_modes: top mode; zeta_2 = {m['zeta_2']:.3g} dominates below "
+                                       f"l ~ {m['crossover_depth']:.2g}")
         return "zeta", float(A.predict_zeta(arch)), "predict_zeta = c_J/c_q"
     if arch.normalizer in ("derf", "dyt"):
         return "lam", float(A.predict_lambda(arch)), "predict_lambda"

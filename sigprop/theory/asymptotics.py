@@ -39,7 +39,7 @@ def _scalar(arch: Architecture) -> None:
                          "loop over the grid or use the solver, which is vectorized")
 
 
-def _period_increments(arch: Architecture, q: float, rho: float):
+def _period_increments(arch: Architecture, q: float, rho: float, *, matrix: bool = False):
     """Run one period of (pre-norm, ``mu = 1``) sublayers from ``(q, rho q)``.
 
     Increments are accumulated directly (no ``q' - q`` round-off at huge ``q``).
@@ -64,6 +64,8 @@ def _period_increments(arch: Architecture, q: float, rho: float):
         dq_tot = dq_tot + dq
         dp_tot = dp_tot + dp
         qk, pk = qk + dq, pk + dp
+    if matrix:
+        return dq_tot, dp_tot, cj, ch
     if cross:
         cj, ch = _top_eigenvalue(cj), _top_eigenvalue(ch)
     if rho.ndim == 0:
@@ -158,6 +160,40 @@ def predict_zeta(arch: Architecture) -> float:
     """
     cq, cj = predict_cq_cj(arch)
     return cj / cq
+
+
+def zeta_modes(arch: Architecture) -> dict:
+    """Both power-law modes of a Pre-LN architecture with attention, and when the top one takes over.
+
+    The tangent moments ``(jq, jp)`` grow as ``l^(A / c_q)`` with ``A`` the period's tangent
+    map at ``rho*``: ``J(0, l) ~ w_1 l^zeta + w_2 l^zeta_2`` with ``zeta`` (= :func:`predict_zeta`)
+    and ``zeta_2`` the eigenvalues of ``A / c_q`` and ``w_1, w_2`` the weights of the isotropic start
+    ``(1, 0)`` on the eigenvectors. At ``rho* = 1`` (ReLU MLPs) ``zeta = 1`` with ``w_1 = 1/n`` (the
+    token-averaged tangent) and ``zeta_2 = (s21/2) / (sOV + s21/2)`` with ``w_2 = 1 - 1/n``, so for
+    many tokens the measurable exponent at practical depths is ``zeta_2``: the modes cross at
+    ``l_c ~ (w_2 / w_1)^(1 / (zeta - zeta_2))`` (``crossover_depth``, prefactors of the
+    pre-asymptotic layers aside). Without attention both modes coincide with ``zeta``.
+
+    Returns:
+        dict with ``zeta``, ``zeta_2``, ``w_1``, ``w_2``, ``crossover_depth`` (sublayers).
+    """
+    cq, cj = predict_cq_cj(arch)
+    if not arch.cross_tangents:
+        z = cj / cq
+        return {"zeta": z, "zeta_2": z, "w_1": 1.0, "w_2": 0.0, "crossover_depth": 0.0}
+    arch0 = arch.replace(eps=0.0)
+    rho = rho_fixed_point(arch0)
+    dq, _, m, _ = _period_increments(arch0, Q_SCALE_INVARIANT, rho, matrix=True)
+    mat = np.asarray(m, float).reshape(2, 2) / dq
+    vals, vecs = np.linalg.eig(mat)
+    order = np.argsort(-vals.real)
+    vals, vecs = vals.real[order], vecs.real[:, order]
+    coef = np.linalg.solve(vecs, np.array([1.0, 0.0]))  # (1, 0) = c_1 v_1 + c_2 v_2
+    w = coef * vecs[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lc = float((w[1] / w[0]) ** (1.0 / (vals[0] - vals[1]))) if vals[0] > vals[1] and w[0] > 0 else np.inf
+    return {"zeta": float(vals[0]), "zeta_2": float(vals[1]), "w_1": float(w[0]), "w_2": float(w[1]),
+            "crossover_depth": lc}
 
 
 def predict_lambda(arch: Architecture) -> float:
