@@ -129,12 +129,13 @@ def _depth_grid(top: int, start: int = 2, points: int = 10) -> np.ndarray:
     return np.unique(np.round(np.geomspace(start, top, points)).astype(int))
 
 
-def theory_profiles(entry: Entry, depth: int) -> tuple[np.ndarray, dict]:
-    """Layers and ``{"q", "apjn"}`` (linear) from the solver."""
+def theory_profiles(entry: Entry, depth: int, depths=None) -> tuple[np.ndarray, dict]:
+    """Layers and ``{"q", "apjn"}`` (linear) from the solver (``depths``: the network depths of an
+    ``across_depths`` entry; default a geometric grid up to ``depth``)."""
     from sigprop.theory import solve
 
     if entry.across_depths:
-        depths = _depth_grid(depth)
+        depths = _depth_grid(depth) if depths is None else np.asarray(depths)
         trajs = [solve(entry.arch, depth=int(L), need_p=entry.need_p) for L in depths]
         return depths, {"q": np.array([t.q[-1] for t in trajs]),
                         "apjn": np.exp(np.array([t.log_apjn[-1] for t in trajs]))}
@@ -207,7 +208,7 @@ def table(quick: bool = True, device=None, names=None, mc: bool = True) -> list[
         # the theory over the Monte-Carlo's layers and window, same model: the like-for-like comparison
         # (at these depths most laws are still pre-asymptotic)
         with np.errstate(all="ignore"):
-            ls_th, th_mc = (theory_profiles(entry, mcs["depth"]) if entry.across_depths
+            ls_th, th_mc = (theory_profiles(entry, mcs["depth"], depths=ls) if entry.across_depths
                             else (layers[:mcs["depth"] + 1], {k: v[:mcs["depth"] + 1] for k, v in th.items()}))
         for qn in QUANTITIES:
             s = per_net[qn]
