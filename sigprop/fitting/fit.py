@@ -258,7 +258,14 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
     ev += f" on layers {lw[0]:g}..{lw[-1]:g}"
     if note:
         ev += "; " + note
-    return FitResult(M.reported_model(best), M.regime(best, fit.theta), params, intervals,
+    regime = M.regime(best, fit.theta)
+    if best in ("exp", "log", "power", "stretched_exp_half") and fit.cov.shape[0] > 1:
+        # a growth rate indistinguishable from 0 (95%) is no growth: call the profile bounded
+        half = 1.96 * np.sqrt(max(float(fit.cov[1, 1]) * s2, 0.0))
+        if abs(float(fit.theta[1])) <= half:
+            regime = "bounded"
+            ev += f"; growth rate {fit.theta[1]:.3g} +- {half:.2g} is consistent with 0: regime bounded"
+    return FitResult(M.reported_model(best), regime, params, intervals,
                      (float(lw[0]), float(lw[-1])), {k: float(v) for k, v in scores.items()}, ev, best, fits)
 
 

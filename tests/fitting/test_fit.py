@@ -116,3 +116,17 @@ def test_input_errors():
     # layer 0 and non-finite entries are dropped, not fatal
     r = fit_growth(np.arange(0, 100), np.concatenate([[1.0], np.arange(1, 99) ** 0.5, [np.nan]]))
     assert r.model == "power"
+
+
+def test_noisy_constant_profile_is_bounded_whatever_law_wins():
+    """A flat profile with 1% noise: whichever law BIC picks, a growth rate consistent with 0 at 95%
+    is classified bounded (scaled initialization measured by Monte-Carlo looks like this)."""
+    rng = np.random.default_rng(3)
+    l = np.arange(1, 65)
+    for seed in range(5):
+        y = 1.25 * np.exp(np.random.default_rng(seed).normal(0, 0.01, l.size))
+        r = fit_growth(l, y, np.full(l.size, 0.0125))
+        assert r.regime == "bounded", (r.model, r.evidence)
+    # a real exponential is still chaotic
+    assert fit_growth(l, np.exp(l / 20) * np.exp(rng.normal(0, 0.01, l.size)), np.full(l.size, 0.01)).regime \
+        == "chaotic"
