@@ -260,7 +260,7 @@ def _plot(plt, rows: list[dict]):
         dv = float(r["derived_value"])
         ratio = float(r["value"]) / dv
         lo, hi = sorted((float(r["lo"]) / dv, float(r["hi"]) / dv))
-        c = "C0" if r["source"] == "theory" else "C2"
+        c = {"theory": "C0", "mc": "C2", "theory@mc": "C1"}[r["source"]]
         ax.errorbar([ratio], [i], xerr=[[max(ratio - lo, 0)], [max(hi - ratio, 0)]], fmt="o", color=c, ms=3,
                     capsize=2)
     ax.axvline(1.0, color="0.5", lw=0.8)
@@ -268,7 +268,8 @@ def _plot(plt, rows: list[dict]):
     ax.set_yticklabels([f"{r['architecture']}: {r['quantity']} {r['param']} ({r['source']})" for r in sel],
                        fontsize=6)
     ax.invert_yaxis()
-    ax.set_xlabel("fitted / derived exponent (95% interval); theory black, Monte-Carlo red")
+    ax.set_xlabel("fitted / derived exponent (95% interval); theory black, Monte-Carlo red, "
+                  "theory over the Monte-Carlo's window blue")
     fig.tight_layout()
     return fig
 
