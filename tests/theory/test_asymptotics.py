@@ -46,14 +46,17 @@ def _check_transformer_exponent(sqk, sov, n):
     # (crossover depth below the window) it is within 5% of zeta
     assert np.all(slopes > zeta_2 * 0.98) and np.all(slopes < zeta * 1.02), (slopes, zeta, zeta_2)
     assert slopes[-1] >= slopes[0] - 1e-3
-    if modes["crossover_depth"] < 100:
-        assert abs(slopes[-1] - zeta) < 0.05 * zeta
+    return slopes, modes
 
 
 def test_transformer_fitted_exponent_approaches_zeta_example():
     # one point in the default suite: 10^4 attention sublayers with the exact
     # softmax moments take ~20 s; the hypothesis sweep below is in the slow suite
-    _check_transformer_exponent(1.0, 0.8, 8)
+    slopes, modes = _check_transformer_exponent(1.0, 0.8, 8)
+    # n = 8: the second mode's share of J at l = 2e4 is ~ (w_2/w_1) l^(zeta_2 - 1) = 7 (2e4)^-0.56 ~ 3%,
+    # so the local slope must be within 5% of the top mode
+    assert modes["crossover_depth"] < 100  # (n - 1)^(1/(1 - zeta_2)) = 32 here
+    assert abs(slopes[-1] - modes["zeta"]) < 0.05 * modes["zeta"]
 
 
 @pytest.mark.slow
