@@ -68,3 +68,17 @@ def run_alone(make, description: str, argv=None, *, quick_help: str = "laptop si
     a = ap.parse_args(argv)
     for path in make(a.out, quick=a.quick, device=a.device):
         print(path)
+
+
+def render(tag: str, stem: str, compute, plot, table, out_dir, quick: bool, device) -> list[Path]:
+    """``compute(quick, device)`` -> results; save ``plot(results)`` and ``table(results)`` as ``stem``.
+
+    Prints ``[tag] done in ... s``; returns the written paths.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    results = compute(quick, device)
+    paths = save(plot(results), out_dir, stem, table(results))
+    print(f"[{tag}] done in {time.perf_counter() - t0:.1f} s", flush=True)
+    return paths

@@ -173,13 +173,9 @@ def plot(results: dict):
 
 def make(out_dir, quick: bool = True, device=None) -> list[Path]:
     """Compute, plot and save figure 3 (PNG, PDF, CSV); returns the paths."""
-    from figures.common import save
+    from figures.common import render
 
-    t0 = time.perf_counter()
-    results = compute(quick, device)
-    paths = save(plot(results), out_dir, STEM, table(results))
-    print(f"[fig3] done in {time.perf_counter() - t0:.1f} s", flush=True)
-    return paths
+    return render("fig3", STEM, compute, plot, table, out_dir, quick, device)
 
 
 def main(argv=None) -> None:
