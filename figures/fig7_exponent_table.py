@@ -158,15 +158,20 @@ def mc_profiles(entry: Entry, mc: dict, device=None) -> tuple[np.ndarray, dict]:
     return np.arange(mc["depth"] + 1), {"q": r.q, "apjn": np.exp(r.log_apjn)}
 
 
-def _fit_row(entry, quantity, source, layers, values, depth, stderr=None, samples=None, window="auto",
+def _row(entry, quantity, source, law, **fields) -> dict:
+    """A table row with its identity, the derived ``law`` (from :func:`derived`) and ``fields``."""
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(architecture=entry.name, quantity=quantity, source=source, **fields)
+    if law is not None:
+        row.update(derived_param=law[0], derived_value=law[1], derived_formula=law[2])
+    return row
+
+
+def _fit_row(entry, quantity, source, law, layers, values, depth, stderr=None, samples=None, window="auto",
              models=None):
     from sigprop.fitting import fit_growth
 
-    row = dict.fromkeys(COLUMNS, "")
-    row.update(architecture=entry.name, quantity=quantity, source=source, depth=int(depth))
-    d = derived(entry.arch, quantity)
-    if d is not None:
-        row.update(derived_param=d[0], derived_value=d[1], derived_formula=d[2])
+    row = _row(entry, quantity, source, law, depth=int(depth))
     try:
         fit = fit_growth(layers, values, stderr, samples=samples, window=window, models=models)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
@@ -191,18 +196,13 @@ def table(quick: bool = True, device=None, names=None, mc: bool = True) -> list[
         depth = entry.theory_depth[0 if quick else 1]
         with np.errstate(all="ignore"):
             layers, th = theory_profiles(entry, depth)
+        laws = {qn: derived(entry.arch, qn) for qn in QUANTITIES}  # once per entry (zeta_modes solves rho*)
         for qn in QUANTITIES:
-            rows.append(_fit_row(entry, qn, "theory", layers, th[qn], depth)[0])
+            rows.append(_fit_row(entry, qn, "theory", laws[qn], layers, th[qn], depth)[0])
         if not mc:
             continue
         if quick and not entry.mc_quick:
-            for qn in QUANTITIES:
-                row = dict.fromkeys(COLUMNS, "")
-                d = derived(entry.arch, qn)
-                row.update(architecture=entry.name, quantity=qn, source="mc", model="(full mode only)")
-                if d is not None:
-                    row.update(derived_param=d[0], derived_value=d[1], derived_formula=d[2])
-                rows.append(row)
+            rows += [_row(entry, qn, "mc", laws[qn], model="(full mode only)") for qn in QUANTITIES]
             continue
         ls, per_net = mc_profiles(entry, mcs, device)
         # the theory over the Monte-Carlo's layers and window, same model: the like-for-like comparison
@@ -213,15 +213,15 @@ def table(quick: bool = True, device=None, names=None, mc: bool = True) -> list[
         for qn in QUANTITIES:
             s = per_net[qn]
             se = np.std(s, axis=0, ddof=1) / np.sqrt(s.shape[0])
-            row, fit = _fit_row(entry, qn, "mc", ls, s.mean(axis=0), mcs["depth"], se, s)
+            row, fit = _fit_row(entry, qn, "mc", laws[qn], ls, s.mean(axis=0), mcs["depth"], se, s)
             row["note"] = (row["note"] + " " if row["note"] else "") + (
                 f"d={max(mcs['width'], entry.arch.n_tokens)}, {mcs['samples']} networks, {entry.dtype}")
             rows.append(row)
             if fit is not None:
                 with np.errstate(all="ignore"):  # the Monte-Carlo's relative errors as weights
                     rel = np.where(s.mean(axis=0) > 0, se / s.mean(axis=0), np.nan)
-                twin, _ = _fit_row(entry, qn, "theory@mc", ls_th, th_mc[qn], mcs["depth"], th_mc[qn] * rel,
-                                   window=tuple(fit.window), models=(fit.model,) if fit.model != "stretched_exp"
+                twin, _ = _fit_row(entry, qn, "theory@mc", laws[qn], ls_th, th_mc[qn], mcs["depth"],
+                                   th_mc[qn] * rel, window=tuple(fit.window), models=(fit.model,) if fit.model != "stretched_exp"
                                    else ("stretched_exp_half",))
                 twin["note"] = ("theory over the Monte-Carlo's layers and window, with its law and relative "
                                 "errors as weights")

@@ -59,7 +59,8 @@ class Activation:
         name: registry name.
         fn: ``fn(u, xp)``; ``xp`` is :data:`sigprop.arrays.NP` or the JAX namespace.
         dfn: derivative ``dfn(u, xp)``; ``None`` uses finite differences (NumPy).
-        second_moment, kernel, deriv_moment: closed forms, or ``None`` for quadrature.
+        second_moment, kernel, deriv_moment, deriv_kernel, mean: closed forms (``*_cf``), or ``None``
+            for quadrature.
         scale: feature scale handed to the quadrature rule (``None``: Gauss–Hermite).
         bounded: ``phi`` saturates to constants at +-infinity (tanh-like).
     """
@@ -74,6 +75,7 @@ class Activation:
     bounded: bool = False
     description: str = ""
     deriv_kernel_cf: Callable | None = None
+    mean_cf: Callable | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     # -- derivative ---------------------------------------------------------
@@ -125,12 +127,10 @@ class Activation:
         return gaussian.expect2(f, None, q, p, nodes=60)
 
     def mean(self, q):
-        """``E[phi(u)]`` for ``u ~ N(0, q)`` (ReLU: ``sqrt(q / (2 pi))``; odd functions: 0)."""
+        """``E[phi(u)]`` for ``u ~ N(0, q)`` (closed form, or quadrature)."""
         q = np.asarray(q, dtype=float)
-        if self.name == "relu":
-            return np.sqrt(q / (2.0 * np.pi))
-        if self.name in ("identity", "erf", "tanh"):
-            return np.zeros_like(q)
+        if self.mean_cf is not None:
+            return self.mean_cf(q)
         return gaussian.expect(lambda u: self.fn(u, NP), q, scale=self.scale)
 
     def deriv_kernel(self, q, p):
@@ -263,18 +263,20 @@ def _erf_dm(q):
 register_activation(Activation(
     "identity", lambda u, xp: u, lambda u, xp: xp.ones_like(u),
     lambda q: q, lambda q, p: p + 0 * q, lambda q: np.ones_like(q),
-    description="phi(u) = u", deriv_kernel_cf=lambda q, p: np.ones(np.broadcast_shapes(np.shape(q), np.shape(p)))))
+    description="phi(u) = u", deriv_kernel_cf=lambda q, p: np.ones(np.broadcast_shapes(np.shape(q), np.shape(p))),
+    mean_cf=np.zeros_like))
 register_activation(Activation(
     "relu", lambda u, xp: xp.maximum(u, 0.0), lambda u, xp: (u > 0) * 1.0,
     lambda q: q / 2, _relu_kernel, lambda q: 0.5 + 0 * q,
-    description="max(u, 0); arc-cosine kernel (Cho & Saul 2009)", deriv_kernel_cf=_relu_dkernel))
+    description="max(u, 0); arc-cosine kernel (Cho & Saul 2009)", deriv_kernel_cf=_relu_dkernel,
+    mean_cf=lambda q: np.sqrt(q / (2.0 * np.pi))))
 register_activation(Activation(
     "erf", lambda u, xp: xp.erf(u), lambda u, xp: 2 / np.sqrt(np.pi) * xp.exp(-u * u),
     _erf_m2, _erf_kernel, _erf_dm, bounded=True,
-    description="erf(u); arcsine kernel (Williams 1997)", deriv_kernel_cf=_erf_dkernel))
+    description="erf(u); arcsine kernel (Williams 1997)", deriv_kernel_cf=_erf_dkernel, mean_cf=np.zeros_like))
 register_activation(Activation(
     "tanh", lambda u, xp: xp.tanh(u), lambda u, xp: 1 - xp.tanh(u) ** 2, bounded=True,
-    description="tanh(u); quadrature"))
+    description="tanh(u); quadrature", mean_cf=np.zeros_like))
 register_activation(Activation(
     "gelu", lambda u, xp: 0.5 * u * (1 + xp.erf(u / np.sqrt(2.0))),
     lambda u, xp: 0.5 * (1 + xp.erf(u / np.sqrt(2.0))) + u * xp.exp(-0.5 * u * u) / np.sqrt(2 * np.pi),

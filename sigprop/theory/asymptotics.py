@@ -129,11 +129,9 @@ def rho_fixed_point(arch: Architecture, q: float | None = None) -> float:
     return 1.0
 
 
-def predict_cq_cj(arch: Architecture) -> tuple[float, float]:
-    """Per-sublayer ``(c_q, c_J)`` of a critical architecture at ``rho*``.
-
-    ``q[l] ~ c_q l`` and ``chi = 1 + c_J / q`` averaged over a period.
-    """
+def _critical_period(arch: Architecture, *, matrix: bool = False):
+    """Checks that ``arch`` is a Pre-LN power-law architecture, then one period at ``rho*`` and
+    large ``q``: ``(dq, C_J)`` (``C_J`` the 2x2 tangent map with ``matrix=True``)."""
     _scalar(arch)
     _require_residual_pre(arch, "predict_zeta")
     norm = get_normalizer(arch.normalizer)
@@ -144,7 +142,16 @@ def predict_cq_cj(arch: Architecture) -> tuple[float, float]:
         raise ValueError("scaled initializations change the depth dependence; zeta is for init='standard'")
     arch = arch.replace(eps=0.0)
     rho = rho_fixed_point(arch)
-    dq, _, cj, _ = _period_increments(arch, Q_SCALE_INVARIANT, rho)
+    dq, _, cj, _ = _period_increments(arch, Q_SCALE_INVARIANT, rho, matrix=matrix)
+    return dq, cj
+
+
+def predict_cq_cj(arch: Architecture) -> tuple[float, float]:
+    """Per-sublayer ``(c_q, c_J)`` of a critical architecture at ``rho*``.
+
+    ``q[l] ~ c_q l`` and ``chi = 1 + c_J / q`` averaged over a period.
+    """
+    dq, cj = _critical_period(arch)
     return dq / arch.period, cj / arch.period
 
 
@@ -177,13 +184,10 @@ def zeta_modes(arch: Architecture) -> dict:
     Returns:
         dict with ``zeta``, ``zeta_2``, ``w_1``, ``w_2``, ``crossover_depth`` (sublayers).
     """
-    cq, cj = predict_cq_cj(arch)
+    dq, m = _critical_period(arch, matrix=True)
     if not arch.cross_tangents:
-        z = cj / cq
+        z = float(m) / dq
         return {"zeta": z, "zeta_2": z, "w_1": 1.0, "w_2": 0.0, "crossover_depth": 0.0}
-    arch0 = arch.replace(eps=0.0)
-    rho = rho_fixed_point(arch0)
-    dq, _, m, _ = _period_increments(arch0, Q_SCALE_INVARIANT, rho, matrix=True)
     mat = np.asarray(m, float).reshape(2, 2) / dq
     vals, vecs = np.linalg.eig(mat)
     order = np.argsort(-vals.real)
