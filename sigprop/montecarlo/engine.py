@@ -35,6 +35,7 @@ import numpy as np
 from ..architectures import Architecture
 from .inputs import user_inputs
 from .network import Network
+from .rng import normal
 
 LOSS = "0.5*||h^L - y||^2 with y ~ N(0, 1) i.i.d. per unit, one target per network"
 NAMES = ("q", "p", "log_apjn", "log_apjn_back", "log_grad")
@@ -173,7 +174,7 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
         return out
 
     u = rademacher(ku, (probes, n, d), dt)
-    y = jax.random.normal(ky, (n, d), jnp.float32).astype(dt)
+    y = normal(ky, (n, d)).astype(dt)
     g0 = jnp.concatenate([u, (hL - y)[None]])
 
     def backward_block(g, x):

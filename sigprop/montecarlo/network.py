@@ -116,11 +116,12 @@ class Network:
         """Weights of sublayer ``k`` (position ``j`` in its block), drawn from ``fold_in(wkey, k)``."""
         import jax
 
-        keys = jax.random.split(jax.random.fold_in(wkey, k), len(self.shapes[j]))
-        import jax.numpy as jnp
+        from .rng import normal
 
-        # drawn in float32 and cast: float32 and float64 networks share the same weights
-        return {name: stds[name].astype(self.jdtype) * jax.random.normal(kk, shape, jnp.float32).astype(self.jdtype)
+        keys = jax.random.split(jax.random.fold_in(wkey, k), len(self.shapes[j]))
+        # drawn in float32 (the numbers of jax.random.normal, see .rng) and cast:
+        # float32 and float64 networks share the same weights
+        return {name: stds[name].astype(self.jdtype) * normal(kk, shape).astype(self.jdtype)
                 for kk, (name, shape) in zip(keys, self.shapes[j].items())}
 
     def layer_fn(self, j: int, weights: dict, hyper: dict, block):
