@@ -10,6 +10,8 @@ Reports, for one configuration (ensemble of ``networks`` networks):
 * ``jacfwd_s``: ``jax.jacfwd`` of the full Jacobian ``dh^L/dh^0`` (one layer
   only — a lower bound on the cost of all layers), timed directly when
   ``n d <= 2048`` and otherwise scaled from a 64-column ``vmap(jvp)``;
+* ``draws_s``: drawing the weights alone (every sublayer of every network; the
+  sweep draws them on the fly, see :mod:`sigprop.montecarlo.rng`);
 * the sweep's achieved FLOP/s (matmul FLOPs counted analytically, tangents
   counted as one primal each) as a fraction of this machine's measured float32
   matmul FLOP/s (same default matmul precision);
@@ -48,7 +50,7 @@ def _time(fn, *args, repeat=3):
 
 
 def matmul_flops(size: int) -> float:
-    """Measured float32 matmul FLOP/s (``size x size`` product, best of 5)."""
+    """Measured float32 matmul FLOP/s (``size x size`` product, best of 10)."""
     import jax
     import jax.numpy as jnp
 
@@ -56,7 +58,7 @@ def matmul_flops(size: int) -> float:
     a = jax.random.normal(k1, (size, size), jnp.float32)
     b = jax.random.normal(k2, (size, size), jnp.float32)
     f = jax.jit(lambda x, y: x @ y)
-    return 2.0 * size ** 3 / _time(f, a, b, repeat=5)
+    return 2.0 * size ** 3 / _time(f, a, b, repeat=10)
 
 
 def sublayer_flops(arch, d: int) -> float:
@@ -90,6 +92,20 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32") -> dic
     sweep = _ensemble_fn(net, probes, 0, False, False)
     t_sweep = _time(lambda k: sweep(k, net.hyper, None), keys)
     flops = (1 + probes) * sublayer_flops(arch, d) * networks
+
+    # (1b) the weight draws alone, every sublayer of every network (each matrix reduced to its max)
+    def draws(key):
+        kw, lay = network_keys(key)[0], net.hyper["layers"]
+
+        def body(c, x):
+            b, stds = x
+            for j in range(net.period):
+                c = c + sum(jnp.max(w) for w in net.weights(kw, b * net.period + j, j, stds[j]).values())
+            return c, None
+
+        return jax.lax.scan(body, jnp.zeros((), net.jdtype), (lay["index"], lay["std"]))[0]
+
+    t_draws = _time(jax.jit(jax.vmap(draws)), keys)
     # the full measurement (forward sweep + reverse sweep): primal, probes tangents, primal again, probes+1 cotangents
     full = _ensemble_fn(net, probes, 0, True, False)
     t_full = _time(lambda k: full(k, net.hyper, None), keys)
@@ -122,7 +138,7 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32") -> dic
         t_jac = _time(g, basis, repeat=1) * (n * d / cols) * networks
         jac_extrap = True
     return {"d": d, "n": n, "L": L, "networks": networks, "probes": probes, "sweep_s": t_sweep,
-            "reverse_s": t_rev, "reverse_extrapolated": len(ls) < L, "jacfwd_s": t_jac,
+            "draws_s": t_draws, "draws_over_sweep": t_draws / t_sweep, "reverse_s": t_rev, "reverse_extrapolated": len(ls) < L, "jacfwd_s": t_jac,
             "jacfwd_extrapolated": jac_extrap, "reverse_over_sweep": t_rev / t_sweep,
             "jacfwd_over_sweep": t_jac / t_sweep, "sweep_flops": flops, "sweep_flops_per_s": flops / t_sweep,
             "full_s": t_full, "full_flops_per_s": flops_full / t_full, "rng": rng}
@@ -153,7 +169,8 @@ def _report(r: dict, peak: float) -> dict:
     print(f"  d={r['d']} n={r['n']} L={r['L']}: sweep {r['sweep_s']:.3g} s | L reverse {r['reverse_s']:.3g} s "
           f"(x{r['reverse_over_sweep']:.1f}) | jacfwd {r['jacfwd_s']:.3g} s (x{r['jacfwd_over_sweep']:.3g}) | "
           f"sweep {r['sweep_flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['sweep_fraction_of_matmul']:.0f}% of matmul; "
-          f"forward+reverse {100 * r['full_fraction_of_matmul']:.0f}%", file=sys.stderr, flush=True)
+          f"forward+reverse {100 * r['full_fraction_of_matmul']:.0f}%; weight draws alone {r['draws_s']:.3g} s "
+          f"({100 * r['draws_over_sweep']:.0f}% of the sweep time)", file=sys.stderr, flush=True)
     return r
 
 

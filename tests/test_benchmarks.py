@@ -1,0 +1,29 @@
+"""The benchmark scripts run end to end at tiny sizes and end with one JSON line (no timings are asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _last_json(args):
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_theory_grid_benchmark_runs_and_agrees():
+    r = _last_json(["benchmarks/theory_grid.py", "--n", "8", "--depth", "50", "--loop-points", "2", "--repeats", "1"])
+    assert r["grid"] == [8, 8] and r["grid_seconds"] > 0
+    assert r["max_rel_diff"] < 1e-6  # the grid solve and the per-point quadrature loop agree
+
+
+def test_apjn_sweep_benchmark_runs():
+    pytest.importorskip("jax")
+    r = _last_json(["benchmarks/apjn_sweep.py", "--quick", "--depth", "4", "--width", "32", "--tokens", "4"])
+    for key in ("sweep_s", "draws_s", "reverse_s", "jacfwd_s", "sweep_fraction_of_matmul", "full_fraction_of_matmul"):
+        assert r[key] > 0, key
+    assert (r["d"], r["n"], r["L"]) == (32, 4, 4)
