@@ -138,7 +138,8 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32") -> dic
         t_jac = _time(g, basis, repeat=1) * (n * d / cols) * networks
         jac_extrap = True
     return {"d": d, "n": n, "L": L, "networks": networks, "probes": probes, "sweep_s": t_sweep,
-            "draws_s": t_draws, "draws_over_sweep": t_draws / t_sweep, "reverse_s": t_rev, "reverse_extrapolated": len(ls) < L, "jacfwd_s": t_jac,
+            "draws_s": t_draws, "draws_over_sweep": t_draws / t_sweep,
+            "reverse_s": t_rev, "reverse_extrapolated": len(ls) < L, "jacfwd_s": t_jac,
             "jacfwd_extrapolated": jac_extrap, "reverse_over_sweep": t_rev / t_sweep,
             "jacfwd_over_sweep": t_jac / t_sweep, "sweep_flops": flops, "sweep_flops_per_s": flops / t_sweep,
             "full_s": t_full, "full_flops_per_s": flops_full / t_full, "rng": rng}

@@ -252,7 +252,8 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
         backward: run the reverse sweep (otherwise ``log_apjn_back``/``log_grad`` are ``nan``).
         value_path_only: attention Jacobians without the softmax path (diagnostic; q and p unchanged).
         rng: JAX PRNG implementation, ``"threefry2x32"`` (default, the same numbers on every
-            backend) or ``"rbg"`` (faster weight draws on GPUs; other numbers, same statistics).
+            backend; drawn by :mod:`.rng`) or ``"rbg"``/``"unsafe_rbg"`` (XLA's generator;
+            other numbers, same statistics).
 
     Returns:
         :class:`MCResult`.
