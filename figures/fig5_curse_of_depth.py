@@ -40,6 +40,8 @@ STEM = "fig5_curse_of_depth"
 #: theory depths (log grid up to ``max_depth``) and Monte-Carlo ensembles.
 QUICK = dict(max_depth=10_000, points=33, width=128, mc_depths=(2, 4, 8, 16, 32), samples=16)
 FULL = dict(max_depth=10_000, points=65, width=512, mc_depths=(2, 4, 8, 16, 32, 64, 128, 256), samples=64)
+#: above this many seconds for the deepest scaled ensemble, shallower depths run at their own depth
+OWN_DEPTH_SECONDS = 30.0
 #: legend label -> changes to the ``mlp`` preset.
 VARIANTS = {
     "Pre-LN": dict(normalizer="layernorm", init="standard"),
@@ -100,7 +102,12 @@ def mc_curves(arch, depths, width, samples, device=None) -> dict:
 
     One ensemble of the deepest network gives every depth, except for the
     scaled initialization: there the deepest depth is simulated as declared
-    (``init="scaled"``) and the shallower ones through :func:`scaled_as_standard`.
+    (``init="scaled"``) and the shallower ones through :func:`scaled_as_standard`
+    (one compiled full-depth network for every depth) when the deepest ensemble
+    took at most ``OWN_DEPTH_SECONDS``; when it took longer, computing the
+    unused deeper sublayers would cost more than compiling, and each depth is
+    simulated as declared at its own depth. Both give the same numbers up to
+    float32 rounding (same keys, same weights).
     """
     from sigprop.montecarlo import simulate
 
@@ -110,7 +117,9 @@ def mc_curves(arch, depths, width, samples, device=None) -> dict:
     r = simulate(arch.replace(depth=top), **kw)
     if arch.init != "scaled":
         return {"q": r.q[:, depths], "log_apjn": r.log_apjn[:, depths]}
-    runs = [r if L == top else simulate(scaled_as_standard(arch, L, top), **kw) for L in depths]
+    own = r.meta["seconds"] > OWN_DEPTH_SECONDS
+    runs = [r if L == top else simulate(arch.replace(depth=int(L)) if own else scaled_as_standard(arch, L, top), **kw)
+            for L in depths]
     return {"q": np.stack([x.q[:, L] for x, L in zip(runs, depths)], 1),
             "log_apjn": np.stack([x.log_apjn[:, L] for x, L in zip(runs, depths)], 1)}
 

@@ -163,3 +163,17 @@ def test_scaled_init_equivalent_network_is_identical():
     equiv = simulate(scaled_as_standard(arch, 3, 5), **kw)
     np.testing.assert_allclose(equiv.q[:, :4], genuine.q, rtol=1e-5)  # same keys; float32 rounding only
     np.testing.assert_allclose(equiv.log_apjn[:, :4], genuine.log_apjn, rtol=1e-5, atol=1e-6)
+
+
+def test_scaled_init_depths_same_numbers_either_way(monkeypatch):
+    """Shallower scaled depths give the same Monte-Carlo numbers whether they share one compiled full-depth
+    network or run at their own depth."""
+    import figures.fig5_curse_of_depth as fig5
+
+    arch = fig5.base_arch().replace(init="scaled", width=16)
+    monkeypatch.setattr(fig5, "OWN_DEPTH_SECONDS", float("inf"))
+    shared = fig5.mc_curves(arch, [2, 4], width=16, samples=2)
+    monkeypatch.setattr(fig5, "OWN_DEPTH_SECONDS", -1.0)
+    own = fig5.mc_curves(arch, [2, 4], width=16, samples=2)
+    for name in ("q", "log_apjn"):
+        np.testing.assert_allclose(own[name], shared[name], rtol=1e-5, atol=1e-6)
