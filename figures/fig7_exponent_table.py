@@ -220,9 +220,9 @@ def table(quick: bool = True, device=None, names=None, mc: bool = True) -> list[
             if fit is not None:
                 with np.errstate(all="ignore"):  # the Monte-Carlo's relative errors as weights
                     rel = np.where(s.mean(axis=0) > 0, se / s.mean(axis=0), np.nan)
+                same = (fit.model,) if fit.model != "stretched_exp" else ("stretched_exp_half",)
                 twin, _ = _fit_row(entry, qn, "theory@mc", laws[qn], ls_th, th_mc[qn], mcs["depth"],
-                                   th_mc[qn] * rel, window=tuple(fit.window), models=(fit.model,) if fit.model != "stretched_exp"
-                                   else ("stretched_exp_half",))
+                                   th_mc[qn] * rel, window=tuple(fit.window), models=same)
                 twin["note"] = ("theory over the Monte-Carlo's layers and window, with its law and relative "
                                 "errors as weights")
                 rows.append(twin)

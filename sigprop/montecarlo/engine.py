@@ -35,7 +35,7 @@ import numpy as np
 from ..architectures import Architecture
 from .inputs import user_inputs
 from .network import Network
-from .rng import normal
+from .rng import bits32, normal
 
 LOSS = "0.5*||h^L - y||^2 with y ~ N(0, 1) i.i.d. per unit, one target per network"
 NAMES = ("q", "p", "log_apjn", "log_apjn_back", "log_grad")
@@ -108,10 +108,9 @@ def network_keys(key):
 
 def rademacher(key, shape, dtype):
     """+-1 entries from the low bit of uint32 draws (the same probes in float32 and float64 runs)."""
-    import jax
     import jax.numpy as jnp
 
-    bits = jax.random.bits(key, shape, jnp.uint32)
+    bits = bits32(key, shape)  # the bits of jax.random.bits (see .rng)
     return (2 * (bits & 1).astype(jnp.int32) - 1).astype(dtype)
 
 

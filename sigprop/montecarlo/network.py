@@ -28,6 +28,7 @@ from ..architectures import Architecture
 from ..arrays import jax_namespace
 from ..blocks import Residual
 from ..normalizers import NormParams
+from .rng import normal
 
 #: fields that only enter through traced numbers (no recompilation when they change)
 TRACED_FIELDS = ("alpha", "shift", "eps", "q0", "p0", "sigma_w2", "sigma_b2", "sigma_q", "sigma_k",
@@ -115,8 +116,6 @@ class Network:
     def weights(self, wkey, k, j: int, stds: dict) -> dict:
         """Weights of sublayer ``k`` (position ``j`` in its block), drawn from ``fold_in(wkey, k)``."""
         import jax
-
-        from .rng import normal
 
         keys = jax.random.split(jax.random.fold_in(wkey, k), len(self.shapes[j]))
         # drawn in float32 (the numbers of jax.random.normal, see .rng) and cast:
