@@ -56,7 +56,9 @@ def main_figure(args) -> int:
     except ImportError as exc:
         print(f"error: figure {args.name!r} is not available ({exc})", file=sys.stderr)
         return 1
-    for path in mod.make(Path(args.out), quick=args.quick, device=args.device):
+    from sigprop import io
+
+    for path in mod.make(io.out_dir(args.out), quick=args.quick, device=args.device):
         print(path)
     return 0
 
@@ -68,8 +70,13 @@ def main_reproduce(args) -> int:
     """
     from sigprop import io
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.only is not None:
+        if not args.only:
+            raise ValueError("--only needs at least one figure name (see `sigprop figures`)")
+        unknown = [n for n in args.only if n not in FIGURES]
+        if unknown:
+            raise ValueError(f"unknown figure(s) {', '.join(unknown)}; known: {', '.join(FIGURES)}")
+    out = io.out_dir(args.out)
     names = list(args.only) if args.only else list(FIGURES)
     index, failures = {"quick": bool(args.quick), "device": args.device, "items": []}, []
     for name in names + ([] if args.only else ["claims"]):

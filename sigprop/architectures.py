@@ -32,7 +32,12 @@ def _fail(name, value, allowed):
 
 
 def _check_real(name, value, *, lo=None, hi=None, lo_open=False, allowed=None):
-    arr = np.asarray(value, dtype=float) if not isinstance(value, str) else None
+    arr = None
+    if not isinstance(value, (str, bool, np.bool_)):
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            arr = None
     if arr is None or not np.all(np.isfinite(arr)):
         _fail(name, value, allowed or "a finite number")
     if lo is not None and (np.any(arr <= lo) if lo_open else np.any(arr < lo)):
@@ -44,6 +49,16 @@ def _check_real(name, value, *, lo=None, hi=None, lo_open=False, allowed=None):
 def _check_int(name, value, lo):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
         _fail(name, value, f"an integer >= {lo}")
+
+
+def _check_name(name, value):
+    if not isinstance(value, str):
+        _fail(name, value, "a name (a string)")
+
+
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        _fail(name, value, "True or False")
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +76,8 @@ class Architecture:
             ``B`` blocks) or ``"depth_scaled"`` (x ``1/sqrt(2 b)``, ``b`` the
             1-based block index) — the Curse-of-Depth paper's comparisons.
         q0, p0: input per-unit second moment and cross-token covariance
-            (``q0 > 0``, ``|p0| <= q0``).
+            (``q0 > 0``, ``-q0/(n_tokens-1) <= p0 <= q0``: a valid Gram matrix of
+            ``n_tokens`` equicorrelated tokens).
         n_tokens: tokens per input (``>= 1``); two suffice for toy networks.
         width: default finite width ``d`` for Monte-Carlo networks.
     """
@@ -85,9 +101,16 @@ class Architecture:
     cross_tangents: ClassVar[bool] = False
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # numeric fields: sequences become arrays (a sweep)
+            v = getattr(self, f.name)
+            if f.type == "object" and isinstance(v, (list, tuple)):
+                _check_real(f.name, v)
+                object.__setattr__(self, f.name, np.asarray(v, float))
         _check_int("depth", self.depth, 1)
         _check_int("n_tokens", self.n_tokens, 1)
         _check_int("width", self.width, 1)
+        for name in ("normalizer", "placement", "init"):
+            _check_name(name, getattr(self, name))
         get_normalizer(self.normalizer)  # raises with the known names
         _check_real("alpha", self.alpha, lo=0.0, lo_open=True)
         _check_real("shift", self.shift)
@@ -97,6 +120,10 @@ class Architecture:
         q0, p0 = np.broadcast_arrays(np.asarray(self.q0, float), np.asarray(self.p0, float))
         if np.any(np.abs(p0) > q0):
             _fail("p0", self.p0, f"within [-q0, q0] (q0={self.q0!r})")
+        if self.n_tokens > 1 and np.any(q0 + (self.n_tokens - 1) * p0 < 0):
+            # the Gram matrix (q0 - p0) I + p0 11^T of n tokens has eigenvalue q0 + (n-1) p0
+            _fail("p0", self.p0, f">= -q0/(n_tokens-1) = {-np.max(q0) / (self.n_tokens - 1):.4g} for "
+                                 f"n_tokens={self.n_tokens} equicorrelated tokens")
         if self.placement not in PLACEMENTS:
             _fail("placement", self.placement, f"one of {PLACEMENTS}")
         if self.init not in INITS:
@@ -130,7 +157,8 @@ class Architecture:
 
     def sublayer(self, k: int):
         """The ``k``-th sublayer (0-based): an object with ``step(q, p, need_p)``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} declares no sublayers; use one of "
+                                  f"{', '.join(c.__name__ for c in ARCHITECTURES.values())} (or sigprop.preset)")
 
     def sublayers(self):
         return [self.sublayer(k) for k in range(self.depth)]
@@ -169,6 +197,7 @@ class ToyResidual(Architecture):
         _check_real("mu", self.mu)
         _check_real("sigma_w2", self.sigma_w2, lo=0.0)
         _check_real("sigma_b2", self.sigma_b2, lo=0.0)
+        _check_name("activation", self.activation)
         get_activation(self.activation)
 
     def sublayer(self, k: int):
@@ -197,6 +226,8 @@ class PlainMLP(Architecture):
             _fail("normalizer", self.normalizer, "'identity' for PlainMLP (use ToyResidual or Transformer)")
         _check_real("sigma_w2", self.sigma_w2, lo=0.0)
         _check_real("sigma_b2", self.sigma_b2, lo=0.0)
+        _check_name("activation", self.activation)
+        _check_bool("residual", self.residual)
         get_activation(self.activation)
 
     def sublayer(self, k: int):
@@ -251,6 +282,7 @@ class Transformer(Architecture):
         _check_int("heads", self.heads, 1)
         if self.width % self.heads:
             _fail("heads", self.heads, f"a divisor of width={self.width}")
+        _check_name("activation", self.activation)
         get_activation(self.activation)
 
     def sublayer(self, k: int):

@@ -35,6 +35,8 @@ def _run_theory(args) -> int:
     from .theory import solve
 
     arch = io.load_arch(args.arch, args.sets, args.depth)
+    if args.out:
+        io.out_dir(args.out)
     traj = solve(arch)
     data = traj.to_dict()
     if args.out:
@@ -152,8 +154,12 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FloatingPointError) as exc:
+    except (ValueError, FloatingPointError, OSError) as exc:
         print(f"sigprop {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"sigprop {args.command}: error: out of memory; reduce the depth, the width or the sweep grid",
+              file=sys.stderr)
         return 2
 
 

@@ -107,10 +107,15 @@ def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None) -> 
         arch = preset(spec)
     else:
         path = Path(spec)
-        if not path.exists():
-            raise ValueError(f"unknown architecture {spec!r}: not a preset ({', '.join(PRESETS)}) nor a file")
+        if not path.is_file():
+            what = "a folder" if path.is_dir() else "not a preset nor a file"
+            raise ValueError(f"unknown architecture {spec!r}: {what} (presets: {', '.join(PRESETS)}, "
+                             f"or a TOML/JSON declaration file)")
         text = path.read_text()
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a declaration file holds one table/object of fields, got a "
+                             f"{type(data).__name__}")
         if "preset" in data:
             arch = preset(data.pop("preset"))
         else:
@@ -142,6 +147,18 @@ def to_jsonable(obj):
 
 def dumps(obj) -> str:
     return json.dumps(to_jsonable(obj))
+
+
+def out_dir(path) -> Path:
+    """Create the output folder ``path`` (with parents) before any work; ``ValueError`` if it cannot be."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"output folder {str(path)!r} is an existing file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create output folder {str(path)!r}: {exc.strerror or exc}") from None
+    return path
 
 
 def write_json(path, obj) -> Path:
@@ -176,11 +193,16 @@ def _fmt(v):
 
 def read_csv(path) -> dict[str, np.ndarray]:
     """Read a CSV with a header into ``name -> float array`` (non-numeric columns stay strings)."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: not a file")
     with Path(path).open(newline="") as fh:
         rows = list(csv.reader(fh))
     if not rows:
         raise ValueError(f"{path}: empty CSV")
-    header, body = rows[0], rows[1:]
+    header, body = rows[0], [r for r in rows[1:] if r]
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise ValueError(f"{path}: row {i + 2} has {len(r)} fields, the header {len(header)}")
     out = {}
     for j, name in enumerate(header):
         col = [r[j] for r in body]

@@ -22,7 +22,6 @@ This module is where the theory and the Monte-Carlo meet; neither imports the ot
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -53,6 +52,17 @@ def _rms(x):
     return float(np.sqrt(np.mean(x * x))) if x.size else float("nan")
 
 
+def check_options(width, samples, zmax) -> None:
+    """``ValueError`` for options no comparison can use (checked before any work)."""
+    from .montecarlo.network import check_width
+
+    check_width(width)
+    if samples < 2:
+        raise ValueError(f"samples must be >= 2 to estimate the standard error, got {samples}")
+    if not (np.isfinite(zmax) and zmax > 0):
+        raise ValueError(f"zmax must be a positive number, got {zmax}")
+
+
 def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", device=None, zmax=4.0,
             doubling=True, progress=False) -> dict:
     """Theory vs Monte-Carlo report (the ``sigprop validate --json`` object).
@@ -67,7 +77,8 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
     from .montecarlo import simulate
     from .theory import solve
 
-    d = int(width or arch.width)
+    check_options(width, samples, zmax)
+    d = arch.width if width is None else width
     traj = solve(arch)
     runs = [simulate(arch, width=d, samples=samples, probes=probes, seed=seed, dtype=dtype, device=device,
                      progress=progress)]
@@ -120,10 +131,11 @@ def main(args) -> int:
     from . import io
 
     arch = io.load_arch(args.arch, args.sets, args.depth)
+    check_options(args.width, args.samples, args.zmax)
+    out = io.out_dir(args.out)  # before the Monte-Carlo run
     report = compare(arch, width=args.width, samples=args.samples, probes=args.probes, seed=args.seed,
                      dtype="float64" if args.float64 else "float32", device=args.device, zmax=args.zmax,
                      doubling=not args.no_doubling, progress=not args.json)
-    out = Path(args.out)
     io.write_csv(out / "validate.csv", _columns(report))
     io.write_json(out / "validate.json", report)
     figure = None

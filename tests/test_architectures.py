@@ -24,6 +24,42 @@ def test_bad_input_names_the_parameter(changes, field):
         ToyResidual(**changes)
 
 
+def test_p0_must_give_a_valid_gram_matrix_of_n_tokens():
+    # (q0 - p0) I + p0 11^T has eigenvalue q0 + (n - 1) p0: PSD iff p0 >= -q0/(n-1)
+    Transformer(n_tokens=8, q0=1.0, p0=-1.0 / 7)
+    with pytest.raises(ValueError, match="p0 must be >= -q0/\\(n_tokens-1\\)"):
+        Transformer(n_tokens=8, q0=1.0, p0=-0.2)
+    ToyResidual(n_tokens=2, q0=1.0, p0=-0.99)  # two tokens: only |p0| <= q0
+
+
+@pytest.mark.parametrize("changes,field", [
+    ({"alpha": True}, "alpha"), ({"alpha": {"a": 1}}, "alpha"), ({"normalizer": ["derf"]}, "normalizer"),
+    ({"activation": 3}, "activation"), ({"placement": None}, "placement"),
+])
+def test_wrong_types_are_value_errors_naming_the_field(changes, field):
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        ToyResidual(**changes)
+
+
+def test_residual_flag_must_be_a_bool():
+    with pytest.raises(ValueError, match="residual must be True or False"):
+        PlainMLP(residual="false")
+
+
+def test_numeric_sequences_become_sweeps():
+    arch = ToyResidual(alpha=(0.1, 0.2), sigma_w2=[0.5, 1.0])
+    assert isinstance(arch.alpha, np.ndarray) and arch.grid_shape() == (2,)
+
+
+def test_base_declaration_and_non_declarations_fail_clearly():
+    from sigprop import Architecture, solve
+
+    with pytest.raises(NotImplementedError, match="declares no sublayers"):
+        solve(Architecture(depth=2))
+    with pytest.raises(TypeError, match="expects an Architecture"):
+        solve("toy")
+
+
 def test_transformer_validates_its_fields():
     with pytest.raises(ValueError, match="pattern"):
         Transformer(pattern=("conv",))

@@ -91,6 +91,8 @@ def _prepare(layers, values, stderr):
     se = None if stderr is None else np.asarray(stderr, float).ravel()
     if se is not None and se.shape != y.shape:
         raise ValueError(f"stderr has {se.size} entries, values {y.size}")
+    if se is not None and np.any(se[np.isfinite(se)] < 0):
+        raise ValueError("stderr must be >= 0")
     keep = np.isfinite(l) & np.isfinite(y) & (l >= 1)
     if se is not None:
         keep &= np.isfinite(se)
@@ -99,8 +101,8 @@ def _prepare(layers, values, stderr):
     order = np.argsort(l[keep], kind="stable")
     l, y = l[keep][order], y[keep][order]
     se = None if se is None else se[keep][order]
-    if l.size < 4:
-        raise ValueError(f"need at least 4 finite layers >= 1 to fit a growth law, got {l.size}")
+    if np.unique(l).size < 4:
+        raise ValueError(f"need at least 4 distinct finite layers >= 1 to fit a growth law, got {np.unique(l).size}")
     return l, y, se, keep, order
 
 
@@ -192,18 +194,30 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
     Raises:
         ValueError: fewer than 4 usable layers, non-positive values, unknown model.
     """
-    names = tuple(models) if models is not None else M.DEFAULT_MODELS
+    names = M.DEFAULT_MODELS if models is None else (models,) if isinstance(models, str) else tuple(models)
+    if not names:
+        raise ValueError(f"models must name at least one of {', '.join(M.MODEL_NAMES)}")
     for n in names:
         if n not in M.MODEL_NAMES:
             raise ValueError(f"unknown model {n!r}; known: {', '.join(M.MODEL_NAMES)}")
+    if not (np.isfinite(resolution) and resolution > 0):
+        raise ValueError(f"resolution must be a positive number, got {resolution}")
+    if not (isinstance(window, str) and window == "auto"):
+        try:
+            l1, l2 = (float(v) for v in window)
+        except (TypeError, ValueError):
+            raise ValueError(f"window must be 'auto' or a pair (l_first, l_last), got {window!r}") from None
+        if not l1 <= l2:
+            raise ValueError(f"window {window}: l_first must be <= l_last")
     l, y, se, keep, order = _prepare(layers, values, stderr)
+    n_bad = int(np.sum(~keep & (np.asarray(layers, float).ravel() >= 1)))
     logy = np.log(y)
     sw = _weights(y, se, resolution)
     known = se is not None
     min_points = max(6, max((3 if n == "stretched_exp" else 2) for n in names) + 4)
 
     note = ""
-    if window == "auto":
+    if isinstance(window, str):
         starts = _starts(l, min_points)
         picks = []
         for i in starts:
@@ -258,6 +272,8 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
     ev += f" on layers {lw[0]:g}..{lw[-1]:g}"
     if note:
         ev += "; " + note
+    if n_bad:
+        ev += f"; {n_bad} non-finite point(s) at layers >= 1 left out"
     regime = M.regime(best, fit.theta)
     if best in ("exp", "log", "power", "stretched_exp_half") and fit.cov.shape[0] > 1:
         # a growth rate indistinguishable from 0 (95%) is no growth: call the profile bounded

@@ -27,20 +27,26 @@ def load_profile(path, quantity: str = "apjn"):
     from .. import io
 
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{path}: no such file")
+    if not path.is_file():
+        raise ValueError(f"{path}: {'a folder, not a file' if path.is_dir() else 'no such file'}")
     if path.suffix.lower() == ".csv":
         cols = io.read_csv(path)
         if "layer" not in cols or "value" not in cols:
             raise ValueError(f"{path}: a CSV needs columns 'layer' and 'value' (optional 'stderr'), "
                              f"got {', '.join(cols)}")
-        se = cols.get("stderr")
-        return cols["layer"], cols["value"], se, "csv"
+        for name in ("layer", "value", "stderr"):
+            col = cols.get(name)
+            if col is not None and col.dtype.kind not in "fiu":
+                bad = next(i for i, v in enumerate(col) if not _is_number(v))
+                raise ValueError(f"{path}: column {name!r} row {bad + 2}: {str(col[bad])!r} is not a number")
+        return cols["layer"], cols["value"], cols.get("stderr"), "csv"
     try:
         data = io.read_json(path)
     except ValueError as exc:
         raise ValueError(f"{path}: neither a CSV nor JSON ({exc})") from None
     key = "log_apjn" if quantity == "apjn" else quantity
+    if isinstance(data, dict) and key == "p" and "q" in data and data.get("p") is None:
+        raise ValueError(f"{path}: no 'p' entry: a declaration with one token has no cross-token covariance")
     if not isinstance(data, dict) or key not in data or data[key] is None:
         raise ValueError(f"{path}: no {key!r} entry (expected `sigprop theory --json` or "
                          f"`sigprop validate --json` output)")
@@ -59,6 +65,16 @@ def load_profile(path, quantity: str = "apjn"):
         raise ValueError(f"{path}: {key} is a grid of shape {arr.shape[1:]}; fit one declaration at a time")
     value = np.exp(arr) if quantity == "apjn" else arr
     return np.arange(arr.size), value, None, "theory"
+
+
+def _is_number(v) -> bool:
+    if v == "":
+        return True  # an empty cell reads as NaN
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
 
 
 def _fmt_interval(iv):

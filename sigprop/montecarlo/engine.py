@@ -261,6 +261,8 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
 
     if samples < 1 or probes < 1:
         raise ValueError(f"samples and probes must be >= 1, got {samples}, {probes}")
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be >= 1 networks per call (or None: sized to memory), got {chunk}")
     if not 0 <= l0 <= arch.depth:
         raise ValueError(f"l0 must be in [0, depth={arch.depth}], got {l0}")
     net = Network(arch, width, dtype, value_path_only)

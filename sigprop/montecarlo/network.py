@@ -41,6 +41,12 @@ def _scalar(arch: Architecture) -> None:
                          f"got a grid of shape {arch.grid_shape()} — loop over the grid instead")
 
 
+def check_width(width) -> None:
+    """``ValueError`` unless ``width`` is ``None`` (the declaration's) or an integer ``>= 1``."""
+    if width is not None and (isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1):
+        raise ValueError(f"width must be an integer >= 1, got {width!r}")
+
+
 class Network:
     """A finite-width network of one declaration.
 
@@ -64,8 +70,9 @@ class Network:
         _scalar(arch)
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        check_width(width)
         self.arch = arch
-        self.d = int(width or arch.width)
+        self.d = int(arch.width if width is None else width)
         self.n = int(arch.n_tokens)
         self.L = int(arch.depth)
         self.dtype = dtype

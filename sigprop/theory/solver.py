@@ -101,6 +101,9 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
         ValueError: bad declaration or depth.
         FloatingPointError: ``q`` left the float64 range or became NaN.
     """
+    if not isinstance(arch, Architecture):
+        raise TypeError(f"solve expects an Architecture declaration (e.g. sigprop.preset('toy')), "
+                        f"got {type(arch).__name__}")
     if depth is not None:
         arch = arch.replace(depth=depth)
     grid = arch.grid_shape()
@@ -180,7 +183,7 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None):
             raise FloatingPointError(
                 f"recurrence left float64 at sublayer {k} (q={np.min(q):.3g}..{np.max(q):.3g}, "
                 f"chi={np.min(chis[k]):.3g}..{np.max(chis[k]):.3g}); this phase grows or decays "
-                "exponentially: reduce the depth")
+                "exponentially (reduce the depth) or a parameter is too large for float64")
         if need_p:
             ps[k + 1] = p
     if cross:

@@ -113,9 +113,23 @@ def test_input_errors():
         fit_growth(L, L * 1.0, models=("cubic",))
     with pytest.raises(ValueError, match="differ in length"):
         fit_growth(L, L[:-1] * 1.0)
-    # layer 0 and non-finite entries are dropped, not fatal
+    with pytest.raises(ValueError, match="4 distinct"):  # many rows, one layer
+        fit_growth(np.full(20, 5.0), np.linspace(1, 2, 20))
+    with pytest.raises(ValueError, match="stderr must be >= 0"):
+        fit_growth(L, L * 1.0, -np.ones(L.size))
+    with pytest.raises(ValueError, match="at least one"):
+        fit_growth(L, L * 1.0, models=[])
+    with pytest.raises(ValueError, match="resolution"):
+        fit_growth(L, L * 1.0, resolution=-1.0)
+    with pytest.raises(ValueError, match="window must be"):
+        fit_growth(L, L * 1.0, window="full")
+    with pytest.raises(ValueError, match="l_first must be <= l_last"):
+        fit_growth(L, L * 1.0, window=(50, 10))
+    assert fit_growth(L, L ** 0.5, models="power").model == "power"  # one name, not its letters
+    # layer 0 and non-finite entries are dropped, not fatal; dropped non-finite points are reported
     r = fit_growth(np.arange(0, 100), np.concatenate([[1.0], np.arange(1, 99) ** 0.5, [np.nan]]))
     assert r.model == "power"
+    assert "1 non-finite point(s)" in r.evidence
 
 
 def test_noisy_constant_profile_is_bounded_whatever_law_wins():

@@ -66,3 +66,11 @@ def test_bad_inputs_fail_clearly(tmp_path, capsys):
     path = io.write_json(tmp_path / "other.json", {"hello": 1})
     rc, out = _run(capsys, path)
     assert rc == 2 and "log_apjn" in out.err
+    rc, out = _run(capsys, tmp_path)  # a folder
+    assert rc == 2 and "folder" in out.err
+    (tmp_path / "ragged.csv").write_text("layer,value\n1,2\n41\n")
+    rc, out = _run(capsys, tmp_path / "ragged.csv")
+    assert rc == 2 and "row 3" in out.err
+    (tmp_path / "text.csv").write_text("layer,value\n1,2\n2,abc\n")
+    rc, out = _run(capsys, tmp_path / "text.csv")
+    assert rc == 2 and "'value' row 3" in out.err and "abc" in out.err

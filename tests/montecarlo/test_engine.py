@@ -71,6 +71,11 @@ def test_bad_arguments():
         simulate(ARCH, width=2, samples=2)
     with pytest.raises(ValueError, match="dtype"):
         simulate(ARCH, samples=2, dtype="float16")
+    for width in (0, -8, 2.5, True):
+        with pytest.raises(ValueError, match="width must be an integer"):
+            simulate(ARCH, width=width, samples=2)
+    with pytest.raises(ValueError, match="chunk"):
+        simulate(ARCH, samples=2, chunk=-1)
 
 
 def test_sharded_over_two_devices_matches_one(tmp_path):
