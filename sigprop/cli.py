@@ -25,7 +25,7 @@ def _add_theory(sub) -> None:
     p = sub.add_parser("theory", help="solve the infinite-width recurrence",
                        description="Solve the exact mean-field recurrence and print q, p, chi, log J per layer.")
     _common_arch(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object (q, p, chi, log_apjn, params)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (q, p, chi, log_apjn, log_apjn_back, params)")
     p.add_argument("--out", default=None, help="also write theory.json and theory.csv into this folder")
     p.set_defaults(func=_run_theory)
 
@@ -84,7 +84,8 @@ def _add_fit(sub) -> None:
                        description="Fit power law / stretched exponential / exponential / log / bounded models.")
     p.add_argument("file", help="`sigprop theory --json` or `sigprop validate --json` output, or a CSV "
                                 "(columns layer, value[, stderr])")
-    p.add_argument("--quantity", choices=("q", "p", "apjn"), default="apjn")
+    p.add_argument("--quantity", choices=("q", "p", "apjn"), default="apjn",
+                   help="which profile of a theory/validate JSON to fit (a CSV holds one profile)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=lambda a: _lazy("sigprop.fitting.report", "main")(a))
 
@@ -93,7 +94,7 @@ def _add_claims(sub) -> None:
     p = sub.add_parser("claims", help="check published claims against the recurrences and Monte-Carlo",
                        description="Curse-of-Depth lemmas/theorems and the normalization-free transformer growth laws.")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--quick", action="store_true", help="smaller Monte-Carlo ensembles")
+    p.add_argument("--quick", action="store_true", help="smaller Monte-Carlo ensembles and shallower recurrences")
     p.add_argument("--no-mc", action="store_true", help="exact recurrences only")
     p.set_defaults(func=lambda a: _lazy("sigprop.claims", "main")(a))
 

@@ -91,7 +91,8 @@ def main(args) -> int:
     if args.json:
         print(io.dumps(result.to_dict()))
         return 0
-    label = {"apjn": "J(0, l)", "q": "q", "p": "p"}[args.quantity]
+    # a CSV holds one unnamed profile: --quantity does not apply
+    label = "value" if source == "csv" else {"apjn": "J(0, l)", "q": "q", "p": "p"}[args.quantity]
     print(f"{label} from {args.file} ({source}{', with errors' if se is not None else ''})")
     print(f"model:   {result.model}    regime: {result.regime}")
     print(f"window:  layers {result.window[0]:g} .. {result.window[1]:g}")

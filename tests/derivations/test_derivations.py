@@ -39,3 +39,15 @@ def test_main_exits_nonzero_on_mismatch(monkeypatch):
     from derivations.__main__ import main
     monkeypatch.setattr(mod, "run", lambda: [Check("forced mismatch", 1.0, 2.0, 1e-6)])
     assert main(["plain_relu"]) == 1
+
+
+def test_only_a_full_run_rewrites_results(monkeypatch, tmp_path):
+    import derivations.__main__ as entry
+    import derivations.plain_relu as mod
+    from derivations import Check
+    monkeypatch.setattr(mod, "run", lambda: [Check("stub", 1.0, 1.0, 1e-6)])
+    monkeypatch.setattr(entry, "NAMES", ("plain_relu",))
+    monkeypatch.setattr(entry, "HERE", tmp_path)
+    assert entry.main(["--fast"]) == 0 and not (tmp_path / "RESULTS.md").exists()
+    assert entry.main(["plain_relu"]) == 0 and not (tmp_path / "RESULTS.md").exists()
+    assert entry.main([]) == 0 and "## plain_relu" in (tmp_path / "RESULTS.md").read_text()
