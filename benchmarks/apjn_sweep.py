@@ -12,9 +12,9 @@ Reports, for one configuration (ensemble of ``networks`` networks):
   ``n d <= 2048`` and otherwise scaled from a 64-column ``vmap(jvp)``;
 * ``draws_s``: drawing the weights alone (every sublayer of every network; the
   sweep draws them on the fly, see :mod:`sigprop.montecarlo.rng`);
-* the sweep's achieved FLOP/s (matmul FLOPs counted analytically, tangents
-  counted as one primal each) as a fraction of this machine's measured float32
-  matmul FLOP/s (same default matmul precision);
+* the sweep's achieved FLOP/s (matmul FLOPs counted analytically, see
+  :func:`sublayer_flops`; element-wise work not counted) as a fraction of this
+  machine's measured float32 matmul FLOP/s (same default matmul precision);
 * ``--vit``: THEORY.md's ViT-like reference (d = 1024, n = 197, 256 sublayers,
   8 networks) for Pre-LN and Derf at 10 values of alpha: full ``simulate``
   (forward and reverse sweeps) time per run.
@@ -61,14 +61,19 @@ def matmul_flops(size: int) -> float:
     return 2.0 * size ** 3 / _time(f, a, b, repeat=10)
 
 
-def sublayer_flops(arch, d: int) -> float:
-    """Matmul FLOPs of one forward pass of all sublayers on one network (``n`` tokens)."""
+def sublayer_flops(arch, d: int, tangent: bool = False) -> float:
+    """Matmul FLOPs of all sublayers of one network (``n`` tokens): a forward pass, or one tangent.
+
+    A tangent (or cotangent) of a linear map costs what the map does; the two
+    token-token products of attention (``Q K^T`` and ``A V``) are bilinear, so
+    their tangents take two products each (``dQ K^T + Q dK^T``, ``dA V + A dV``).
+    """
     n = arch.n_tokens
     total = 0.0
     for k in range(arch.depth):
         kind = arch.pattern[k % arch.period] if hasattr(arch, "pattern") else "dense"
         if kind == "attention":
-            total += 8 * n * d * d + 4 * n * n * d
+            total += 8 * n * d * d + (8 if tangent else 4) * n * n * d
         elif kind == "mlp":
             total += 4 * arch.mlp_ratio * n * d * d
         else:
@@ -91,7 +96,7 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32") -> dic
     # (1) the all-layer forward sweep
     sweep = _ensemble_fn(net, probes, 0, False, False)
     t_sweep = _time(lambda k: sweep(k, net.hyper, None), keys)
-    flops = (1 + probes) * sublayer_flops(arch, d) * networks
+    flops = (sublayer_flops(arch, d) + probes * sublayer_flops(arch, d, tangent=True)) * networks
 
     # (1b) the weight draws alone, every sublayer of every network (each matrix reduced to its max)
     def draws(key):
@@ -109,7 +114,7 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32") -> dic
     # the full measurement (forward sweep + reverse sweep): primal, probes tangents, primal again, probes+1 cotangents
     full = _ensemble_fn(net, probes, 0, True, False)
     t_full = _time(lambda k: full(k, net.hyper, None), keys)
-    flops_full = (2 * probes + 3) * sublayer_flops(arch, d) * networks
+    flops_full = (2 * sublayer_flops(arch, d) + (2 * probes + 1) * sublayer_flops(arch, d, tangent=True)) * networks
 
     # (2) L separate reverse-mode estimates of J(0, l)
     def reverse_one(key, l):
