@@ -25,7 +25,8 @@ def _add_theory(sub) -> None:
     p = sub.add_parser("theory", help="solve the infinite-width recurrence",
                        description="Solve the exact mean-field recurrence and print q, p, chi, log J per layer.")
     _common_arch(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object (q, p, chi, log_apjn, log_apjn_back, params)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (q, p, chi, log_apjn, log_apjn_back, params)")
     p.add_argument("--out", default=None, help="also write theory.json and theory.csv into this folder")
     p.set_defaults(func=_run_theory)
 

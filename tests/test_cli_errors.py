@@ -36,3 +36,14 @@ def test_bad_input_is_one_line_error(files, capsys, argv, needle):
     assert needle in err and f"sigprop {argv[0]}: error:" in err
     assert "Traceback" not in err
     assert not (files / "v").exists() and not (files / "r").exists()  # nothing ran, nothing written
+
+
+def test_out_of_memory_is_a_one_line_error(monkeypatch, capsys):
+    import sigprop.theory
+
+    def huge(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(sigprop.theory, "solve", huge)
+    assert main(["theory", "toy", "--depth", "1000000000"]) == 2
+    assert "out of memory; reduce the depth" in capsys.readouterr().err
