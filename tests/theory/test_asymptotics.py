@@ -8,7 +8,7 @@ the tolerances below state the order of those corrections at the depth used.
 import numpy as np
 from scipy import integrate
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import sigprop
@@ -45,7 +45,13 @@ def _check_transformer_exponent(sqk, sov, n):
     # relaxation of rho, 2%) and climbs towards zeta; where the top mode already dominates
     # (crossover depth below the window) it is within 5% of zeta
     assert np.all(slopes > zeta_2 * 0.98) and np.all(slopes < zeta * 1.02), (slopes, zeta, zeta_2)
-    assert slopes[-1] >= slopes[0] - 1e-3
+    # The climb is the two-mode picture at rho = 1. rho itself relaxes slowly, 1 - rho ~
+    # l^(-2 sOV/(2 sOV + s21)), and its O(1 - rho) correction to the slope decays with it and can
+    # outpace the climb: sQK = 2, sOV = 0.3125, n = 2 has 1 - rho = 0.09 .. 0.055 over the window
+    # and slopes 0.992 -> 0.986 (zeta = 1, zeta_2 = 0.84). So the climb is required once rho has relaxed.
+    rho = tr.p[l[0]] / tr.q[l[0]]
+    if 1 - rho < 0.01:
+        assert slopes[-1] >= slopes[0] - 1e-3, (slopes, rho)
     return slopes, modes
 
 
@@ -62,6 +68,7 @@ def test_transformer_fitted_exponent_approaches_zeta_example():
 @pytest.mark.slow
 @settings(max_examples=8)
 @given(st.floats(0.3, 2.0), st.floats(0.3, 1.5), st.integers(2, 64))
+@example(2.0, 0.3125, 2)  # rho still relaxing over the window (see _check_transformer_exponent)
 def test_transformer_fitted_exponent_approaches_zeta(sqk, sov, n):
     _check_transformer_exponent(sqk, sov, n)
 
