@@ -191,8 +191,12 @@ def _fmt(v):
     return v
 
 
-def read_csv(path) -> dict[str, np.ndarray]:
-    """Read a CSV with a header into ``name -> float array`` (non-numeric columns stay strings)."""
+def read_csv(path, numeric: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """Read a CSV with a header into ``name -> float array`` (empty cells NaN).
+
+    Non-numeric columns stay strings, except those named in ``numeric``: a cell
+    there that is not a number is a ``ValueError`` naming its row and column.
+    """
     if not Path(path).is_file():
         raise ValueError(f"{path}: not a file")
     with Path(path).open(newline="") as fh:
@@ -209,8 +213,19 @@ def read_csv(path) -> dict[str, np.ndarray]:
         try:
             out[name.strip()] = np.array([float(x) if x != "" else np.nan for x in col])
         except ValueError:
+            if name.strip() in numeric:
+                i, bad = next((i, x) for i, x in enumerate(col) if x != "" and not _is_float(x))
+                raise ValueError(f"{path}: column {name.strip()!r} row {i + 2}: {bad!r} is not a number") from None
             out[name.strip()] = np.array(col)
     return out
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_json(path):

@@ -202,12 +202,15 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
             raise ValueError(f"unknown model {n!r}; known: {', '.join(M.MODEL_NAMES)}")
     if not (np.isfinite(resolution) and resolution > 0):
         raise ValueError(f"resolution must be a positive number, got {resolution}")
+    bounds = None  # "auto"
     if not (isinstance(window, str) and window == "auto"):
         try:
-            l1, l2 = (float(v) for v in window)
+            bounds = tuple(float(v) for v in window)
         except (TypeError, ValueError):
-            raise ValueError(f"window must be 'auto' or a pair (l_first, l_last), got {window!r}") from None
-        if not l1 <= l2:
+            bounds = ()
+        if len(bounds) != 2:
+            raise ValueError(f"window must be 'auto' or a pair (l_first, l_last), got {window!r}")
+        if not bounds[0] <= bounds[1]:
             raise ValueError(f"window {window}: l_first must be <= l_last")
     l, y, se, keep, order = _prepare(layers, values, stderr)
     n_bad = int(np.sum(~keep & (np.asarray(layers, float).ravel() >= 1)))
@@ -217,7 +220,7 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
     min_points = max(6, max((3 if n == "stretched_exp" else 2) for n in names) + 4)
 
     note = ""
-    if isinstance(window, str):
+    if bounds is None:
         starts = _starts(l, min_points)
         picks = []
         for i in starts:
@@ -236,8 +239,7 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
             note = "no window gives very strong evidence (Delta BIC >= 10) for one law: fitted on all layers"
         lo_i, hi_i = i0, l.size
     else:
-        l1, l2 = window
-        sel = np.nonzero((l >= l1) & (l <= l2))[0]
+        sel = np.nonzero((l >= bounds[0]) & (l <= bounds[1]))[0]
         if sel.size < 4:
             raise ValueError(f"window {window} holds {sel.size} layers; need at least 4")
         lo_i, hi_i = int(sel[0]), int(sel[-1]) + 1

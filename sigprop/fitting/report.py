@@ -30,15 +30,10 @@ def load_profile(path, quantity: str = "apjn"):
     if not path.is_file():
         raise ValueError(f"{path}: {'a folder, not a file' if path.is_dir() else 'no such file'}")
     if path.suffix.lower() == ".csv":
-        cols = io.read_csv(path)
+        cols = io.read_csv(path, numeric=("layer", "value", "stderr"))
         if "layer" not in cols or "value" not in cols:
             raise ValueError(f"{path}: a CSV needs columns 'layer' and 'value' (optional 'stderr'), "
                              f"got {', '.join(cols)}")
-        for name in ("layer", "value", "stderr"):
-            col = cols.get(name)
-            if col is not None and col.dtype.kind not in "fiu":
-                bad = next(i for i, v in enumerate(col) if not _is_number(v))
-                raise ValueError(f"{path}: column {name!r} row {bad + 2}: {str(col[bad])!r} is not a number")
         return cols["layer"], cols["value"], cols.get("stderr"), "csv"
     try:
         data = io.read_json(path)
@@ -65,16 +60,6 @@ def load_profile(path, quantity: str = "apjn"):
         raise ValueError(f"{path}: {key} is a grid of shape {arr.shape[1:]}; fit one declaration at a time")
     value = np.exp(arr) if quantity == "apjn" else arr
     return np.arange(arr.size), value, None, "theory"
-
-
-def _is_number(v) -> bool:
-    if v == "":
-        return True  # an empty cell reads as NaN
-    try:
-        float(v)
-    except ValueError:
-        return False
-    return True
 
 
 def _fmt_interval(iv):

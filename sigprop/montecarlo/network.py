@@ -24,7 +24,7 @@ import json
 
 import numpy as np
 
-from ..architectures import Architecture
+from ..architectures import Architecture, _check_int
 from ..arrays import jax_namespace
 from ..blocks import Residual
 from ..normalizers import NormParams
@@ -43,8 +43,8 @@ def _scalar(arch: Architecture) -> None:
 
 def check_width(width) -> None:
     """``ValueError`` unless ``width`` is ``None`` (the declaration's) or an integer ``>= 1``."""
-    if width is not None and (isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1):
-        raise ValueError(f"width must be an integer >= 1, got {width!r}")
+    if width is not None:
+        _check_int("width", width, 1)
 
 
 class Network:
