@@ -17,7 +17,10 @@ Reports, for one configuration (ensemble of ``networks`` networks):
   machine's measured float32 matmul FLOP/s (same default matmul precision);
 * ``--vit``: THEORY.md's ViT-like reference (d = 1024, n = 197, 256 sublayers,
   8 networks) for Pre-LN and Derf at 10 values of alpha: full ``simulate``
-  (forward and reverse sweeps) time per run.
+  (forward and reverse sweeps) time per run;
+* ``--breakdown``: the sweep alone again with 1 and 8 probes and with 4x the
+  networks (how its time splits into primal and per-probe work, and how it
+  scales with the batch); ``--sweep-only`` skips everything but the sweeps.
 
 Usage: ``python benchmarks/apjn_sweep.py --quick`` (CPU, < 2 min),
 ``python benchmarks/apjn_sweep.py`` (d = 512) or ``--vit`` (a GPU). Device:
@@ -81,7 +84,40 @@ def sublayer_flops(arch, d: int, tangent: bool = False) -> float:
     return total
 
 
-def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32") -> dict:
+def _keys(networks: int, rng: str):
+    import jax
+
+    root = jax.random.key(0, impl=rng)
+    return jax.vmap(lambda i: jax.random.fold_in(root, i))(np.arange(networks))
+
+
+def sweep_time(net, networks: int, probes: int, rng: str = "threefry2x32") -> tuple[float, float]:
+    """``(seconds, matmul FLOPs)`` of the all-layer forward sweep of ``networks`` networks."""
+    from sigprop.montecarlo.engine import _ensemble_fn
+
+    sweep = _ensemble_fn(net, probes, 0, False, False)
+    t = _time(lambda k: sweep(k, net.hyper, None), _keys(networks, rng))
+    arch, d = net.arch, net.d
+    return t, (sublayer_flops(arch, d) + probes * sublayer_flops(arch, d, tangent=True)) * networks
+
+
+def breakdown(arch, *, networks: int, probes: int, peak: float, rng: str = "threefry2x32") -> dict:
+    """The sweep alone at 1, ``probes`` and 8 probes and at 4x the networks, as fractions of ``peak``."""
+    from sigprop.montecarlo import Network
+
+    net = Network(arch)
+    rows = []
+    for nets, pr in [(networks, 1), (networks, probes), (networks, 8), (4 * networks, probes)]:
+        t, f = sweep_time(net, nets, pr, rng)
+        rows.append({"networks": nets, "probes": pr, "sweep_s": t, "fraction_of_matmul": f / t / peak})
+        print(f"  breakdown d={net.d} n={net.n} L={net.L}: {nets} networks, {pr} probes: sweep {t:.3g} s, "
+              f"{100 * f / t / peak:.0f}% of matmul", file=sys.stderr, flush=True)
+    t1, t8 = rows[0]["sweep_s"], rows[2]["sweep_s"]
+    per_probe = (t8 - t1) / 7
+    return {"rows": rows, "per_probe_s": per_probe, "primal_and_draws_s": t1 - per_probe}
+
+
+def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32", sweep_only: bool = False) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -90,13 +126,14 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32") -> dic
 
     net = Network(arch)
     d, n, L = net.d, net.n, net.L
-    root = jax.random.key(0, impl=rng)
-    keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(np.arange(networks))
+    keys = _keys(networks, rng)
 
     # (1) the all-layer forward sweep
-    sweep = _ensemble_fn(net, probes, 0, False, False)
-    t_sweep = _time(lambda k: sweep(k, net.hyper, None), keys)
-    flops = (sublayer_flops(arch, d) + probes * sublayer_flops(arch, d, tangent=True)) * networks
+    t_sweep, flops = sweep_time(net, networks, probes, rng)
+    out = {"d": d, "n": n, "L": L, "networks": networks, "probes": probes, "sweep_s": t_sweep,
+           "sweep_flops": flops, "sweep_flops_per_s": flops / t_sweep, "rng": rng}
+    if sweep_only:
+        return out
 
     # (1b) the weight draws alone, every sublayer of every network (each matrix reduced to its max)
     def draws(key):
@@ -142,12 +179,11 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32") -> dic
         g = jax.jit(jax.vmap(lambda t: jax.jvp(f, (h0,), (t,))[1]))
         t_jac = _time(g, basis, repeat=1) * (n * d / cols) * networks
         jac_extrap = True
-    return {"d": d, "n": n, "L": L, "networks": networks, "probes": probes, "sweep_s": t_sweep,
-            "draws_s": t_draws, "draws_over_sweep": t_draws / t_sweep,
-            "reverse_s": t_rev, "reverse_extrapolated": len(ls) < L, "jacfwd_s": t_jac,
-            "jacfwd_extrapolated": jac_extrap, "reverse_over_sweep": t_rev / t_sweep,
-            "jacfwd_over_sweep": t_jac / t_sweep, "sweep_flops": flops, "sweep_flops_per_s": flops / t_sweep,
-            "full_s": t_full, "full_flops_per_s": flops_full / t_full, "rng": rng}
+    out.update({"draws_s": t_draws, "draws_over_sweep": t_draws / t_sweep,
+                "reverse_s": t_rev, "reverse_extrapolated": len(ls) < L, "jacfwd_s": t_jac,
+                "jacfwd_extrapolated": jac_extrap, "reverse_over_sweep": t_rev / t_sweep,
+                "jacfwd_over_sweep": t_jac / t_sweep, "full_s": t_full, "full_flops_per_s": flops_full / t_full})
+    return out
 
 
 def vit_alphas(networks: int, probes: int, alphas, rng: str = "threefry2x32") -> dict:
@@ -171,6 +207,11 @@ def vit_alphas(networks: int, probes: int, alphas, rng: str = "threefry2x32") ->
 
 def _report(r: dict, peak: float) -> dict:
     r["sweep_fraction_of_matmul"] = r["sweep_flops_per_s"] / peak
+    if "full_s" not in r:  # --sweep-only
+        print(f"  d={r['d']} n={r['n']} L={r['L']}: sweep {r['sweep_s']:.3g} s, "
+              f"{r['sweep_flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['sweep_fraction_of_matmul']:.0f}% of matmul",
+              file=sys.stderr, flush=True)
+        return r
     r["full_fraction_of_matmul"] = r["full_flops_per_s"] / peak
     print(f"  d={r['d']} n={r['n']} L={r['L']}: sweep {r['sweep_s']:.3g} s | L reverse {r['reverse_s']:.3g} s "
           f"(x{r['reverse_over_sweep']:.1f}) | jacfwd {r['jacfwd_s']:.3g} s (x{r['jacfwd_over_sweep']:.3g}) | "
@@ -190,6 +231,10 @@ def main(argv=None) -> int:
     ap.add_argument("--networks", type=int, default=None)
     ap.add_argument("--probes", type=int, default=4)
     ap.add_argument("--only-vit", action="store_true", help="skip the small configuration")
+    ap.add_argument("--sweep-only", action="store_true",
+                    help="time the forward sweeps only (no reverse-mode, jacfwd, draws or alpha runs)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also the sweep at 1 and 8 probes and at 4x the networks")
     ap.add_argument("--rng", default="threefry2x32", choices=("threefry2x32", "rbg", "unsafe_rbg"),
                     help="JAX PRNG implementation for the weight draws")
     args = ap.parse_args(argv)
@@ -208,12 +253,18 @@ def main(argv=None) -> int:
     print(f"device {device}", file=sys.stderr)
     peak = matmul_flops(1024 if quick or jax.default_backend() == "cpu" else 8192)
     out = {"device": device, "jax": jax.__version__, "matmul_flops_per_s": peak}
+    kw = {"probes": args.probes, "rng": args.rng}
     if not args.only_vit:
-        out.update(_report(bench(arch, networks=nets, probes=args.probes, rng=args.rng), peak))
+        out.update(_report(bench(arch, networks=nets, sweep_only=args.sweep_only, **kw), peak))
+        if args.breakdown:
+            out["breakdown"] = breakdown(arch, networks=nets, peak=peak, **kw)
     if args.vit or args.only_vit:
-        vit = preset("vit")
-        out["vit_sweep"] = _report(bench(vit, networks=args.networks or 8, probes=args.probes, rng=args.rng), peak)
-        out["vit"] = vit_alphas(args.networks or 8, args.probes, np.linspace(0.1, 2.0, 10), args.rng)
+        vit, vnets = preset("vit"), args.networks or 8
+        out["vit_sweep"] = _report(bench(vit, networks=vnets, sweep_only=args.sweep_only, **kw), peak)
+        if args.breakdown:
+            out["vit_breakdown"] = breakdown(vit, networks=vnets, peak=peak, **kw)
+        if not args.sweep_only:
+            out["vit"] = vit_alphas(vnets, args.probes, np.linspace(0.1, 2.0, 10), args.rng)
     print(json.dumps(out))
     return 0
 

@@ -27,3 +27,13 @@ def test_apjn_sweep_benchmark_runs():
     for key in ("sweep_s", "draws_s", "reverse_s", "jacfwd_s", "sweep_fraction_of_matmul", "full_fraction_of_matmul"):
         assert r[key] > 0, key
     assert (r["d"], r["n"], r["L"]) == (32, 4, 4)
+
+
+def test_apjn_sweep_benchmark_sweep_only_breakdown():
+    pytest.importorskip("jax")
+    r = _last_json(["benchmarks/apjn_sweep.py", "--quick", "--depth", "4", "--width", "32", "--tokens", "4",
+                    "--sweep-only", "--breakdown"])
+    assert r["sweep_s"] > 0 and "reverse_s" not in r and "vit" not in r
+    rows = r["breakdown"]["rows"]
+    assert [(x["networks"], x["probes"]) for x in rows] == [(2, 1), (2, 4), (2, 8), (8, 4)]
+    assert all(x["sweep_s"] > 0 and x["fraction_of_matmul"] > 0 for x in rows)
