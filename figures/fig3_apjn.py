@@ -158,11 +158,14 @@ def plot(results: dict):
         axes[2].errorbar(ls, np.mean(diff, axis=0)[ls], np.std(diff, axis=0, ddof=1)[ls] / np.sqrt(diff.shape[0]),
                          fmt="D", color=color, capsize=2, label=label)
     s = results["_settings"]
-    axes[0].set_title(f"(a) APJN: lines theory, markers MC (d={s['width']}, {s['samples']} nets)")
+    fig.suptitle(f"lines: theory; markers: Monte-Carlo (d = {s['width']}, {s['samples']} networks, "
+                 "mean +- standard error)")
+    axes[0].set_title("(a) APJN J(l, L)")
     axes[0].set_ylabel("log J(l, L)")
-    axes[1].set_title("(b) gradient amplification (markers) vs theory J(l, L)")
-    axes[1].set_ylabel("log |dLoss/dh^l|^2/|dLoss/dh^L|^2 ; log J(l, L)")
-    axes[2].set_title("(c) log grad amplification - log J(l, L) (MC, paired)")
+    axes[1].set_title("(b) gradient amplification vs J(l, L)")
+    axes[1].set_ylabel("log |dLoss/dh^l|^2 / |dLoss/dh^L|^2")
+    axes[2].set_title("(c) log gradient amplification - log J(l, L)")
+    axes[2].set_ylabel("paired difference per network")
     axes[2].axhline(0.0, color="0.5", lw=0.8)
     for ax in axes:
         ax.set_xlabel("layer l")

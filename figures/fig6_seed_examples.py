@@ -150,7 +150,7 @@ def table_markdown(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"| {r['network']} | {r['steps']} | {r['seeds']} | {r['initial_loss']:.4g} ± "
                      f"{r['initial_loss_std']:.2g} | {r['final_loss']:.4g} ± {r['final_loss_std']:.2g} | "
-                     f"{r['reduction_pct']:.1f}% | {r['seed_initial_loss']} | {r['seed_final_loss']} | "
+                     f"{round(r['reduction_pct'], 1) + 0.0:.1f}% | {r['seed_initial_loss']} | {r['seed_final_loss']} | "
                      f"{r['seed_reduction_pct']}% |")
     return "\n".join(lines) + "\n"
 
