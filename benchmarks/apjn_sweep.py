@@ -23,8 +23,9 @@ Reports, for one configuration (ensemble of ``networks`` networks):
   scales with the batch); ``--sweep-only`` skips everything but the sweeps.
 
 Usage: ``python benchmarks/apjn_sweep.py --quick`` (CPU, < 2 min),
-``python benchmarks/apjn_sweep.py`` (d = 512) or ``--vit`` (a GPU). Device:
-JAX's default backend. The last line of output is one JSON object.
+``python benchmarks/apjn_sweep.py`` (d = 512) or ``--vit`` (a GPU); ``--vit --quick``
+runs the ViT-like declaration at a CPU size (d = 128, n = 16, 8 sublayers, 2 networks,
+3 alphas). Device: JAX's default backend. The last line of output is one JSON object.
 """
 
 from __future__ import annotations
@@ -186,13 +187,18 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32", sweep_
     return out
 
 
-def vit_alphas(networks: int, probes: int, alphas, rng: str = "threefry2x32") -> dict:
-    """Full simulate (forward + reverse sweeps) on the ViT-like reference, Pre-LN and Derf(alpha)."""
+def vit_reference(quick: bool):
+    """THEORY.md's ViT-like reference, or (``quick``) the same declaration at a CPU size."""
     from sigprop import preset
+
+    return preset("vit", depth=8, width=128, n_tokens=16, heads=2) if quick else preset("vit")
+
+
+def vit_alphas(base, networks: int, probes: int, alphas, rng: str = "threefry2x32") -> dict:
+    """Full simulate (forward + reverse sweeps) of ``base`` with Pre-LN and with Derf(alpha)."""
     from sigprop.montecarlo import simulate
 
     runs = []
-    base = preset("vit")
     for norm, alpha in [("layernorm", 1.0)] + [("derf", a) for a in alphas]:
         arch = base.replace(normalizer=norm, alpha=float(alpha))
         t = time.perf_counter()
@@ -223,7 +229,9 @@ def _report(r: dict, peak: float) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="CPU-sized run (< 2 minutes)")
+    ap.add_argument("--quick", action="store_true",
+                    help="CPU sizes (< 2 minutes); with --vit the ViT-like declaration at d = 128, n = 16, "
+                         "8 sublayers, 2 networks, 3 alphas")
     ap.add_argument("--vit", action="store_true", help="also the ViT-like reference at 10 alphas (GPU)")
     ap.add_argument("--width", type=int, default=None)
     ap.add_argument("--depth", type=int, default=None)
@@ -259,12 +267,12 @@ def main(argv=None) -> int:
         if args.breakdown:
             out["breakdown"] = breakdown(arch, networks=nets, peak=peak, **kw)
     if args.vit or args.only_vit:
-        vit, vnets = preset("vit"), args.networks or 8
+        vit, vnets = vit_reference(quick), args.networks or (2 if quick else 8)
         out["vit_sweep"] = _report(bench(vit, networks=vnets, sweep_only=args.sweep_only, **kw), peak)
         if args.breakdown:
             out["vit_breakdown"] = breakdown(vit, networks=vnets, peak=peak, **kw)
         if not args.sweep_only:
-            out["vit"] = vit_alphas(vnets, args.probes, np.linspace(0.1, 2.0, 10), args.rng)
+            out["vit"] = vit_alphas(vit, vnets, args.probes, np.linspace(0.1, 2.0, 3 if quick else 10), args.rng)
     print(json.dumps(out))
     return 0
 

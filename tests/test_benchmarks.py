@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,3 +38,13 @@ def test_apjn_sweep_benchmark_sweep_only_breakdown():
     rows = r["breakdown"]["rows"]
     assert [(x["networks"], x["probes"]) for x in rows] == [(2, 1), (2, 4), (2, 8), (8, 4)]
     assert all(x["sweep_s"] > 0 and x["fraction_of_matmul"] > 0 for x in rows)
+
+
+def test_apjn_sweep_benchmark_vit_command_runs_on_cpu_with_quick():
+    pytest.importorskip("jax")
+    r = _last_json(["benchmarks/apjn_sweep.py", "--only-vit", "--quick", "--probes", "2"])
+    assert "sweep_s" not in r  # --only-vit: no small configuration
+    assert (r["vit_sweep"]["d"], r["vit_sweep"]["n"], r["vit_sweep"]["L"]) == (128, 16, 8)
+    runs = r["vit"]["runs"]
+    assert [x["normalizer"] for x in runs] == ["layernorm", "derf", "derf", "derf"]
+    assert all(np.isfinite(x["log_apjn_L"]) and x["seconds"] > 0 for x in runs)
