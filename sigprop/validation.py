@@ -22,7 +22,6 @@ This module is where the theory and the Monte-Carlo meet; neither imports the ot
 
 from __future__ import annotations
 
-
 import numpy as np
 
 QUANTITIES = ("q", "p", "log_apjn", "log_apjn_back")

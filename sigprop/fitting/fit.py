@@ -98,12 +98,13 @@ def _prepare(layers, values, stderr):
         keep &= np.isfinite(se)
     if np.any(y[keep] <= 0):
         raise ValueError("values must be positive (growth laws are fitted to log values)")
+    n_bad = int(np.sum(~keep & (l >= 1)))  # non-finite points left out (layer 0 is dropped by design)
     order = np.argsort(l[keep], kind="stable")
     l, y = l[keep][order], y[keep][order]
     se = None if se is None else se[keep][order]
     if np.unique(l).size < 4:
         raise ValueError(f"need at least 4 distinct finite layers >= 1 to fit a growth law, got {np.unique(l).size}")
-    return l, y, se, keep, order
+    return l, y, se, keep, order, n_bad
 
 
 def _weights(y, se, resolution):
@@ -212,8 +213,7 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
             raise ValueError(f"window must be 'auto' or a pair (l_first, l_last), got {window!r}")
         if not bounds[0] <= bounds[1]:
             raise ValueError(f"window {window}: l_first must be <= l_last")
-    l, y, se, keep, order = _prepare(layers, values, stderr)
-    n_bad = int(np.sum(~keep & (np.asarray(layers, float).ravel() >= 1)))
+    l, y, se, keep, order, n_bad = _prepare(layers, values, stderr)
     logy = np.log(y)
     sw = _weights(y, se, resolution)
     known = se is not None

@@ -82,8 +82,6 @@ class Network:
         q0, p0 = float(arch.q0), float(arch.p0)
         if self.n > self.d:
             raise ValueError(f"n_tokens={self.n} > width={self.d}: symmetric inputs need n <= d")
-        if self.n > 1 and q0 + (self.n - 1) * p0 < -1e-12:
-            raise ValueError(f"p0={p0} < -q0/(n-1): no {self.n} tokens have these moments")
         nb = -(-self.L // self.period)
         # templates: the sublayer at each position of a block (structure only)
         self.templates = []
