@@ -11,7 +11,9 @@ Reports, for one configuration (ensemble of ``networks`` networks):
   only — a lower bound on the cost of all layers), timed directly when
   ``n d <= 2048`` and otherwise scaled from a 64-column ``vmap(jvp)``;
 * ``draws_s``: drawing the weights alone (every sublayer of every network; the
-  sweep draws them on the fly, see :mod:`sigprop.montecarlo.rng`);
+  sweep draws them on the fly, see :mod:`sigprop.montecarlo.rng`), and
+  ``draws_bound_fraction``, the fraction of the matmul FLOP/s the sweep would reach
+  if its matmuls ran at the measured peak and only the draws came on top;
 * the sweep's achieved FLOP/s (matmul FLOPs counted analytically, see
   :func:`sublayer_flops`; element-wise work not counted) as a fraction of this
   machine's measured float32 matmul FLOP/s (same default matmul precision);
@@ -219,11 +221,16 @@ def _report(r: dict, peak: float) -> dict:
               file=sys.stderr, flush=True)
         return r
     r["full_fraction_of_matmul"] = r["full_flops_per_s"] / peak
+    # the sweep's best fraction if all its matmuls ran at the peak and nothing but the
+    # weight draws (which it cannot avoid: every network has its own weights) took extra time
+    ideal = r["sweep_flops"] / peak
+    r["draws_bound_fraction"] = ideal / (ideal + r["draws_s"])
     print(f"  d={r['d']} n={r['n']} L={r['L']}: sweep {r['sweep_s']:.3g} s | L reverse {r['reverse_s']:.3g} s "
           f"(x{r['reverse_over_sweep']:.1f}) | jacfwd {r['jacfwd_s']:.3g} s (x{r['jacfwd_over_sweep']:.3g}) | "
           f"sweep {r['sweep_flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['sweep_fraction_of_matmul']:.0f}% of matmul; "
           f"forward+reverse {100 * r['full_fraction_of_matmul']:.0f}%; weight draws alone {r['draws_s']:.3g} s "
-          f"({100 * r['draws_over_sweep']:.0f}% of the sweep time)", file=sys.stderr, flush=True)
+          f"({100 * r['draws_over_sweep']:.0f}% of the sweep time; with them the sweep could reach at most "
+          f"{100 * r['draws_bound_fraction']:.0f}% of matmul)", file=sys.stderr, flush=True)
     return r
 
 

@@ -28,6 +28,10 @@ def test_apjn_sweep_benchmark_runs():
     for key in ("sweep_s", "draws_s", "reverse_s", "jacfwd_s", "sweep_fraction_of_matmul", "full_fraction_of_matmul"):
         assert r[key] > 0, key
     assert (r["d"], r["n"], r["L"]) == (32, 4, 4)
+    # the draws bound: ideal matmul time of the sweep against that time plus the draws
+    ideal = r["sweep_flops"] / r["matmul_flops_per_s"]
+    assert r["draws_bound_fraction"] == pytest.approx(ideal / (ideal + r["draws_s"]))
+    assert 0 < r["draws_bound_fraction"] < 1
 
 
 def test_apjn_sweep_benchmark_sweep_only_breakdown():

@@ -38,3 +38,19 @@ def test_zscores_floor_and_nan():
     th = np.array([1.0, 2.0, np.nan])
     z = zscores(th, np.array([1.0, 2.1, 1.0]), np.array([0.0, 0.05, 0.1]), 1e-5)
     assert z[0] == 0 and z[1] == pytest.approx(0.1 / np.hypot(0.05, 3e-5)) and np.isnan(z[2])
+
+
+def test_overflowing_measurement_fails_with_the_layers_named(tmp_path, capsys):
+    """A linear network with sigma_w^2 = 1e8: q = 1e8^l overflows float32 from layer 5 on (its
+    theory is finite), so those layers must fail the validation, not drop out of it; float64
+    holds these numbers and agrees."""
+    args = ["validate", "plain", "--set", "activation=identity", "--set", "sigma_w2=1e8", "--set", "sigma_b2=0",
+            "--depth", "8", "--width", "16", "--samples", "8", "--probes", "2", "--no-doubling"]
+    rc = main(args + ["--out", str(tmp_path / "f32")])
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "f32" / "validate.json").read_text())
+    assert rc == 1 and report["ok"] is False and "DISAGREEMENT" in out
+    assert report["q"]["nonfinite_layers"] == [5, 6, 7, 8] and "layers 5-8" in out and "--float64" in out
+    assert report["log_apjn"]["nonfinite_layers"] == []  # the APJN sweeps rescale: log J = 147 is measured
+    rc = main(args + ["--float64", "--out", str(tmp_path / "f64")])
+    assert rc == 0, capsys.readouterr().out

@@ -62,14 +62,16 @@ class MCResult:
 
     def mean(self, name: str) -> np.ndarray:
         """Mean over networks, shape ``(L+1,)``."""
-        return np.mean(getattr(self, name), axis=0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return np.mean(getattr(self, name), axis=0)
 
     def stderr(self, name: str) -> np.ndarray:
         """Standard error of :meth:`mean`: ``std(ddof=1)/sqrt(samples)`` (``nan`` for one network)."""
         x = getattr(self, name)
         if x.shape[0] < 2:
             return np.full(x.shape[1], np.nan)
-        return np.std(x, axis=0, ddof=1) / math.sqrt(x.shape[0])
+        with np.errstate(invalid="ignore", over="ignore"):  # a layer that overflowed gives nan
+            return np.std(x, axis=0, ddof=1) / math.sqrt(x.shape[0])
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k).tolist() for k in NAMES}
@@ -97,6 +99,32 @@ def _sq_norm(t):
     import jax.numpy as jnp
 
     return jnp.sum(t * t, axis=tuple(range(1, t.ndim)))
+
+
+def _rescaled(t, logs):
+    """Each row of ``t`` scaled by a power of two to a squared norm in ``[1/2, 2)`` (exact in floating point).
+
+    Returns ``(t', logs', log_sq)``: ``logs`` accumulates the log of the factor
+    each row's squared norm was divided by, so ``log_sq = logs + log |t_i|^2`` is
+    the row's true log squared norm however far it has grown or decayed; the
+    sweeps therefore measure ``log J`` beyond the float32 range (``|log J| > 87``).
+    Rows of norm 0 (or not finite) are left as they are.
+    """
+    import jax.numpy as jnp
+
+    sq = _sq_norm(t)
+    _, e = jnp.frexp(sq)  # sq = m 2^e, m in [1/2, 1)
+    shift = jnp.where(jnp.isfinite(sq) & (sq > 0), e // 2, 0)  # divide t by 2^shift, sq by 4^shift
+    scaled = t * jnp.ldexp(jnp.ones((), t.dtype), -shift).reshape((-1,) + (1,) * (t.ndim - 1))
+    return scaled, logs + (2 * math.log(2.0)) * shift.astype(t.dtype), logs + jnp.log(sq)
+
+
+def _log_mean_exp(x, axis=-1):
+    """``log mean exp(x)`` along ``axis``, stable for any magnitude (``-inf`` if every entry is)."""
+    import jax.numpy as jnp
+    from jax.scipy.special import logsumexp
+
+    return logsumexp(x, axis=axis) - jnp.log(jnp.asarray(x.shape[axis], x.dtype))
 
 
 def network_keys(key):
@@ -143,32 +171,34 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
     xs = (lay["index"], lay["std"], lay["block"], lay["active"])
 
     def forward_block(carry, x):
-        h, t = carry
+        h, t, logs = carry
         b, stds, block, active = x
         ins, stats = [], []
         for j in range(per):
             k = b * per + j
             w = net.weights(kw, k, j, stds[j])
             t = jnp.where(k == l0, v, t)
+            logs = jnp.where(k == l0, 0.0, logs)
             h2, lin = jax.linearize(net.layer_fn(j, w, hyper, block[j]), h)
-            t2 = jax.vmap(lin)(t)
+            t2, logs2, log_sq = _rescaled(jax.vmap(lin)(t), logs)
             ins.append(h)
             h = jnp.where(active[j], h2, h)
             t = jnp.where(active[j], t2, t)
+            logs = jnp.where(active[j], logs2, logs)
             q, p = _moments(h)
-            stats.append(jnp.stack([q, p, jnp.mean(_sq_norm(t)) / (n * d)]))
-        return (h, t), (jnp.stack(ins), jnp.stack(stats))
+            stats.append(jnp.stack([q, p, _log_mean_exp(log_sq) - math.log(n * d)]))  # (inactive: dropped)
+        return (h, t, logs), (jnp.stack(ins), jnp.stack(stats))
 
     t0 = jnp.where(l0 == 0, v, jnp.zeros_like(v))
-    (hL, _), (hs, stats) = jax.lax.scan(forward_block, (h0, t0), xs)
+    (hL, _, _), (hs, stats) = jax.lax.scan(forward_block, (h0, t0, jnp.zeros(probes, dt)), xs)
     stats = stats.reshape(-1, 3)[:L]
     q0, p0 = _moments(h0)
     layers = jnp.arange(L + 1)
-    j_fwd = jnp.concatenate([jnp.ones(1, dt), stats[:, 2]])
-    j_fwd = jnp.where(layers == l0, 1.0, j_fwd)  # J(l0, l0) = 1 (= ||v||^2/(n d) exactly for Rademacher v)
+    log_j = jnp.concatenate([jnp.zeros(1, dt), stats[:, 2]])
+    log_j = jnp.where(layers == l0, 0.0, log_j)  # J(l0, l0) = 1 (= ||v||^2/(n d) exactly for Rademacher v)
     out = {"q": jnp.concatenate([q0[None], stats[:, 0]]),
            "p": jnp.concatenate([p0[None], stats[:, 1]]),
-           "log_apjn": jnp.where(layers >= l0, jnp.log(j_fwd), jnp.nan)}
+           "log_apjn": jnp.where(layers >= l0, log_j, jnp.nan)}
     if not backward:
         return out
 
@@ -176,22 +206,24 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
     y = normal(ky, (n, d)).astype(dt)
     g0 = jnp.concatenate([u, (hL - y)[None]])
 
-    def backward_block(g, x):
+    def backward_block(carry, x):
+        g, logs = carry
         b, stds, block, active, h_in = x
         norms = []
         for j in reversed(range(per)):
             k = b * per + j
             w = net.weights(kw, k, j, stds[j])
             _, pull = jax.vjp(net.layer_fn(j, w, hyper, block[j]), h_in[j])
-            g2 = jax.vmap(lambda c: pull(c)[0])(g)
+            g2, logs2, log_sq = _rescaled(jax.vmap(lambda c: pull(c)[0])(g), logs)
             g = jnp.where(active[j], g2, g)
-            norms.append(_sq_norm(g))
-        return g, jnp.stack(norms[::-1])
+            logs = jnp.where(active[j], logs2, logs)
+            norms.append(log_sq)  # (inactive sublayers, past L: dropped)
+        return (g, logs), jnp.stack(norms[::-1])
 
-    _, norms = jax.lax.scan(backward_block, g0, xs + (hs,), reverse=True)
-    norms = jnp.concatenate([norms.reshape(-1, probes + 1)[:L], _sq_norm(g0)[None]])
-    out["log_apjn_back"] = jnp.log(jnp.mean(norms[:, :probes], axis=1) / (n * d))
-    out["log_grad"] = jnp.log(norms[:, probes] / norms[-1, probes]).at[L].set(0.0)  # exactly 0 at l = L
+    _, norms = jax.lax.scan(backward_block, (g0, jnp.zeros(probes + 1, dt)), xs + (hs,), reverse=True)
+    norms = jnp.concatenate([norms.reshape(-1, probes + 1)[:L], jnp.log(_sq_norm(g0))[None]])  # log |g|^2
+    out["log_apjn_back"] = _log_mean_exp(norms[:, :probes], axis=1) - math.log(n * d)
+    out["log_grad"] = (norms[:, probes] - norms[-1, probes]).at[L].set(0.0)  # exactly 0 at l = L
     return out
 
 

@@ -110,3 +110,27 @@ def test_montecarlo_never_imports_the_theory():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 assert not any("theory" in n for n in names), (path.name, names)
+
+
+@pytest.mark.parametrize("sigma_w2, q0", [(100.0, 1e-30), (0.01, 1e30)])
+def test_apjn_beyond_the_float32_range(sigma_w2, q0):
+    """log J far outside float32's exponent range (|log J| = 138 > 87) is still measured in float32.
+
+    A linear plain network: ``E J(0, l) = sigma_w^2 ^ l`` exactly at any width, and
+    ``q0`` is chosen so that the activations themselves stay representable. The
+    tangents and cotangents are rescaled by powers of two at every sublayer, so the
+    float32 sweep equals the float64 one on the same networks (no chaos here:
+    round-off does not grow in a linear network).
+    """
+    arch = preset("plain", depth=30, width=32, n_tokens=2, activation="identity", sigma_w2=sigma_w2,
+                  sigma_b2=0.0, q0=q0, p0=0.5 * q0)
+    r32 = simulate(arch, samples=4, probes=2)
+    r64 = simulate(arch, samples=4, probes=2, dtype="float64")
+    expect = np.arange(31) * np.log(sigma_w2)
+    for name in ("log_apjn", "log_apjn_back", "log_grad"):
+        assert np.all(np.isfinite(getattr(r32, name))), name
+        np.testing.assert_allclose(getattr(r32, name), getattr(r64, name), atol=1e-3)
+    assert abs(r32.mean("log_apjn")[-1]) > 130 and abs(r32.mean("log_apjn_back")[0]) > 130
+    # the closed form, within the ensemble's spread (log-normal fluctuations of order sqrt(l/d))
+    z = (r64.mean("log_apjn") - expect)[1:] / np.maximum(r64.stderr("log_apjn")[1:], 1e-12)
+    assert np.max(np.abs(z)) < 5
