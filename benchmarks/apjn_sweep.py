@@ -56,7 +56,7 @@ def _time(fn, *args, repeat=3):
 
 
 def matmul_flops(size: int) -> float:
-    """Measured float32 matmul FLOP/s (``size x size`` product, best of 10)."""
+    """Measured float32 matmul FLOP/s (``size x size`` product, best of 30: robust to a busy moment)."""
     import jax
     import jax.numpy as jnp
 
@@ -64,7 +64,7 @@ def matmul_flops(size: int) -> float:
     a = jax.random.normal(k1, (size, size), jnp.float32)
     b = jax.random.normal(k2, (size, size), jnp.float32)
     f = jax.jit(lambda x, y: x @ y)
-    return 2.0 * size ** 3 / _time(f, a, b, repeat=10)
+    return 2.0 * size ** 3 / _time(f, a, b, repeat=30)
 
 
 def sublayer_flops(arch, d: int, tangent: bool = False) -> float:

@@ -49,7 +49,7 @@ def main_list(args=None) -> int:
 def main_figure(args) -> int:
     """Render one figure into ``args.out``."""
     if args.name not in FIGURES:
-        print(f"error: unknown figure {args.name!r}; known: {', '.join(FIGURES)}", file=sys.stderr)
+        print(f"sigprop figure: error: unknown figure {args.name!r}; known: {', '.join(FIGURES)}", file=sys.stderr)
         return 2
     try:
         mod = load(args.name)

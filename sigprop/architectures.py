@@ -151,9 +151,14 @@ class Architecture:
 
     def grid_shape(self) -> tuple[int, ...]:
         """Broadcast shape of all array-valued fields (``()`` for a single network)."""
-        shapes = [np.shape(getattr(self, f.name)) for f in dataclasses.fields(self)
-                  if not isinstance(getattr(self, f.name), (str, tuple))]
-        return np.broadcast_shapes(*shapes)
+        shapes = {f.name: np.shape(getattr(self, f.name)) for f in dataclasses.fields(self)
+                  if not isinstance(getattr(self, f.name), (str, tuple))}
+        try:
+            return np.broadcast_shapes(*shapes.values())
+        except ValueError:
+            swept = ", ".join(f"{k} {v}" for k, v in shapes.items() if v != ())
+            raise ValueError(f"swept fields must broadcast together (equal-length lists are paired point by "
+                             f"point); got shapes {swept}") from None
 
     def sublayer(self, k: int):
         """The ``k``-th sublayer (0-based): an object with ``step(q, p, need_p)``."""

@@ -27,7 +27,9 @@ def _add_theory(sub) -> None:
     _common_arch(p)
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (q, p, chi, log_apjn, log_apjn_back, params)")
-    p.add_argument("--out", default=None, help="also write theory.json and theory.csv into this folder")
+    p.add_argument("--out", default=None,
+                   help="also write theory.json and theory.csv into this folder (for a sweep, the CSV has one "
+                        "row per grid point and layer, with the swept fields as columns)")
     p.set_defaults(func=_run_theory)
 
 
@@ -42,11 +44,7 @@ def _run_theory(args) -> int:
     data = traj.to_dict()
     if args.out:
         io.write_json(f"{args.out}/theory.json", data)
-        if traj.q.ndim == 1:
-            io.write_csv(f"{args.out}/theory.csv", {
-                "layer": range(arch.depth + 1), "q": traj.q, "p": traj.p,
-                "chi": list(traj.chi) + [float("nan")], "log_apjn": traj.log_apjn,
-                "log_apjn_back": traj.log_apjn_back})
+        io.write_csv(f"{args.out}/theory.csv", _theory_columns(arch, traj))
     if args.json:
         print(io.dumps(data))
         return 0
@@ -63,20 +61,50 @@ def _run_theory(args) -> int:
     return 0
 
 
+def _theory_columns(arch, traj) -> dict:
+    """CSV columns of a trajectory: ``layer, q, p, chi, log_apjn, log_apjn_back`` (``chi`` of the
+    sublayer leaving layer ``l``; ``nan`` at ``l = L``); for a sweep, one row per grid point and
+    layer, led by ``point`` (flat grid index) and the swept fields' values."""
+    import dataclasses
+
+    import numpy as np
+
+    L1 = arch.depth + 1
+    shape = traj.q.shape[1:]
+    npts = int(np.prod(shape, dtype=int))
+    chi = np.concatenate([np.asarray(traj.chi, float).reshape(L1 - 1, npts), np.full((1, npts), np.nan)])
+    per = {"q": traj.q, "p": traj.p, "chi": chi, "log_apjn": traj.log_apjn, "log_apjn_back": traj.log_apjn_back}
+    per = {k: (np.full((L1, npts), np.nan) if v is None else np.asarray(v, float).reshape(L1, npts).T.ravel())
+           for k, v in per.items()}  # point-major, then layer
+    cols = {}
+    if shape:
+        cols["point"] = np.repeat(np.arange(npts), L1)
+        for f in dataclasses.fields(arch):
+            v = getattr(arch, f.name)
+            if not isinstance(v, (str, tuple)) and np.ndim(v) > 0:
+                cols[f.name] = np.repeat(np.broadcast_to(np.asarray(v, float), shape).ravel(), L1)
+    cols["layer"] = np.tile(np.arange(L1), npts)
+    cols.update(per)
+    return cols
+
+
 def _add_validate(sub) -> None:
     p = sub.add_parser("validate", help="compare theory with finite-width Monte-Carlo (JAX)",
                        description="Run theory and Monte-Carlo on the same declaration; report per-layer z-scores.")
     _common_arch(p)
     p.add_argument("--width", type=int, default=None, help="network width d (default: the declaration's)")
-    p.add_argument("--samples", type=int, default=16, help="independent networks in the ensemble")
-    p.add_argument("--probes", type=int, default=4, help="Hutchinson probes per network")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=int, default=16, help="independent networks in the ensemble (default 16)")
+    p.add_argument("--probes", type=int, default=4, help="Hutchinson probes per network (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="network i uses fold_in(key(seed), i) (default 0)")
     p.add_argument("--float64", action="store_true", help="run the networks in float64")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="JAX platform")
-    p.add_argument("--zmax", type=float, default=4.0, help="largest allowed |z| after the finite-width allowance")
+    p.add_argument("--zmax", type=float, default=4.0,
+                   help="largest allowed |z| after the finite-width allowance, as the normal-equivalent of "
+                        "Student's t for the ensemble's size (default 4)")
     p.add_argument("--no-doubling", action="store_true", help="skip the width-doubling (O(1/d)) check")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--out", default="results/validate", help="folder for the CSV and the figure")
+    p.add_argument("--out", default="results/validate",
+                   help="folder for validate.csv, validate.json and validate.png (default results/validate)")
     p.set_defaults(func=lambda a: _lazy("sigprop.validation", "main")(a))
 
 
@@ -117,14 +145,14 @@ def _add_figures(sub) -> None:
     p.add_argument("name", help="figure name (see `sigprop figures`)")
     p.add_argument("--quick", action="store_true", help="laptop sizes")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None)
-    p.add_argument("--out", default="results")
+    p.add_argument("--out", default="results", help="output folder (default results)")
     p.set_defaults(func=lambda a: _lazy("figures", "main_figure")(a))
     p = sub.add_parser("figures", help="list the figures")
     p.set_defaults(func=lambda a: _lazy("figures", "main_list")(a))
     p = sub.add_parser("reproduce", help="every figure, the exponent table and the claims report into a folder")
     p.add_argument("--quick", action="store_true", help="laptop sizes (under 10 minutes on 2 cores)")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None)
-    p.add_argument("--out", default="results")
+    p.add_argument("--out", default="results", help="output folder (default results)")
     p.add_argument("--only", nargs="*", default=None, help="only these figures")
     p.set_defaults(func=lambda a: _lazy("figures", "main_reproduce")(a))
 

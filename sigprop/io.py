@@ -86,6 +86,10 @@ def apply_changes(arch: Architecture, changes: Mapping[str, object]) -> Architec
         if "weight_std" in stds:
             std = stds.pop("weight_std")
             stds = {**{k: std for k in STD_KEYS}, **stds}
+        clash = sorted(f"{k} and sigma_{k[4:]}" for k in stds if "sigma_" + k[4:] in changes)
+        if clash:
+            raise ValueError(f"conflicting settings: {'; '.join(clash)} set the same weights "
+                             "(give a standard deviation or a sigma, not both)")
         for key, std in stds.items():
             std = _coerce(type(arch), "sigma_q", std)
             if np.any(np.asarray(std) < 0):
@@ -96,11 +100,14 @@ def apply_changes(arch: Architecture, changes: Mapping[str, object]) -> Architec
     return arch.replace(**coerced)
 
 
-def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None) -> Architecture:
+def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None,
+              width: int | None = None) -> Architecture:
     """A declaration from a preset name or a TOML/JSON file, then ``--set`` changes.
 
     A file holds either ``preset = "NAME"`` plus changes, or ``arch = "toy" |
-    "plain" | "transformer"`` plus fields.
+    "plain" | "transformer"`` plus fields. ``depth`` and ``width`` (the
+    ``--depth``/``--width`` options) act as ``--set depth=...``/``--set width=...``,
+    so a ``weight_std`` is turned into sigmas at that width.
     """
     changes = parse_sets(sets)
     if spec in PRESETS:
@@ -111,11 +118,19 @@ def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None) -> 
             what = "a folder" if path.is_dir() else "not a preset nor a file"
             raise ValueError(f"unknown architecture {spec!r}: {what} (presets: {', '.join(PRESETS)}, "
                              f"or a TOML/JSON declaration file)")
+        if path.suffix.lower() not in (".toml", ".json"):
+            raise ValueError(f"{path}: a declaration file must be .toml or .json, got {path.suffix or 'no suffix'!r}")
         text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        try:
+            data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a declaration file holds one table/object of fields, got a "
                              f"{type(data).__name__}")
+        if "preset" in data and "arch" in data:
+            raise ValueError(f"{path}: give either 'preset' (a preset plus changes) or 'arch' (a kind plus "
+                             "fields), not both")
         if "preset" in data:
             arch = preset(data.pop("preset"))
         else:
@@ -126,6 +141,8 @@ def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None) -> 
         arch = apply_changes(arch, data)
     if depth is not None:
         changes["depth"] = str(depth)
+    if width is not None:
+        changes["width"] = str(width)
     return apply_changes(arch, changes) if changes else arch
 
 

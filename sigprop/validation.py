@@ -12,11 +12,20 @@ default) the ensemble is also run at ``2d`` and the Richardson extrapolation
 ``m_inf = 2 m_{2d} - m_d`` (standard error ``sqrt(4 se_{2d}^2 + se_d^2)``)
 removes the ``c/d`` term; agreement means ``|z_inf| <= zmax`` at every layer
 for every quantity, and no layer where one side is a finite number and the
-other is not (a float32 overflow fails; it does not drop out). The report also gives how the discrepancy shrinks:
+other is not (a float32 overflow fails; it does not drop out). The report also
+gives how the discrepancy shrinks:
 ``shrink = rms(m_d - theory) / rms(m_{2d} - theory)``, expected ``~2`` when the
 discrepancy is a resolved ``O(1/d)`` effect (and ``~1`` when it is noise or a
 width-independent error of the theory). Without doubling (``--no-doubling``)
 the criterion is ``|z_d| <= zmax`` with no allowance.
+
+Small ensembles. ``z`` divides by a standard error estimated from ``S``
+networks, so under agreement it follows Student's t with ``S - 1`` degrees of
+freedom (Welch-Satterthwaite for the extrapolation, between ``S - 1`` and
+``2(S - 1)``), not a standard normal: with ``S = 8`` a layer has ``|t| > 4``
+about 80 times more often than ``|z| > 4``. The criterion therefore compares
+``zmax`` with ``z_normal``, the standard-normal value of the same tail
+probability; ``z``, ``z_2d`` and ``z_inf`` are reported as measured.
 
 This module is where the theory and the Monte-Carlo meet; neither imports the other.
 """
@@ -47,6 +56,24 @@ def zscores(theory, mean, stderr, floor):
     return (mean - theory) / se
 
 
+def normal_equivalent(t, dof):
+    """Student-t values ``t`` (``dof`` degrees of freedom) -> standard-normal values of the same tail probability.
+
+    ``|result| <= |t|``; where the tail probability underflows (``|result| > 37``)
+    ``t`` itself is returned, and ``nan`` stays ``nan``.
+    """
+    from scipy import stats
+
+    t = np.asarray(t, float)
+    dof = np.broadcast_to(np.asarray(dof, float), t.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = stats.t.sf(np.abs(t), np.where(np.isfinite(dof) & (dof > 0), dof, 1.0))
+        z = stats.norm.isf(p)
+    z = np.where((p > 0) & np.isfinite(z), z, np.abs(t))
+    z = np.where(np.isfinite(dof) & (dof > 0), z, np.nan)
+    return np.copysign(z, t)
+
+
 def _rms(x, other):
     """rms of ``x`` over the layers where both ``x`` and ``other`` are finite."""
     x = x[np.isfinite(x) & np.isfinite(other)]
@@ -58,27 +85,34 @@ def _entry(th, run, run_2d, name, floor) -> dict:
     """One quantity's per-layer comparison; ``run_2d`` (the doubled width) adds the Richardson criterion."""
     m, se = run.mean(name), run.stderr(name)
     entry = {"theory": th, "mean": m, "stderr": se, "z": zscores(th, m, se, floor)}
-    crit, m_crit = entry["z"], m
+    dof1 = run.meta["samples"] - 1
+    crit, m_crit, dof = entry["z"], m, np.full(m.shape, float(dof1))
     if run_2d is not None:
         m2, se2 = run_2d.mean(name), run_2d.stderr(name)
         m_crit = 2 * m2 - m
-        se_inf = np.sqrt(4 * np.nan_to_num(se2) ** 2 + np.nan_to_num(se) ** 2)
+        a, b = 4 * np.nan_to_num(se2) ** 2, np.nan_to_num(se) ** 2
+        se_inf = np.sqrt(a + b)
         crit = zscores(th, m_crit, se_inf, floor)
+        dof = np.where(a + b > 0, dof1 * (a + b) ** 2 / np.where(a + b > 0, a * a + b * b, 1.0), dof1)
         entry.update({"mean_2d": m2, "stderr_2d": se2, "z_2d": zscores(th, m2, se2, floor),
                       "mean_inf": m_crit, "z_inf": crit,
                       "shrink": _rms(m - th, m2 - th) / max(_rms(m2 - th, m - th), 1e-300)})
     # a layer that one side gives as a number and the other does not (an overflow, a NaN) fails
     entry["nonfinite_layers"] = np.flatnonzero(np.isfinite(th) != np.isfinite(m_crit)).tolist()
-    finite = np.abs(crit[np.isfinite(crit)])
+    entry["dof"] = dof
+    entry["z_normal"] = normal_equivalent(crit, dof)
+    finite = np.abs(entry["z_normal"][np.isfinite(entry["z_normal"])])
     entry["max_abs_z"] = float(finite.max()) if finite.size else 0.0
     return entry
 
 
-def check_options(width, samples, zmax) -> None:
+def check_options(width, samples, zmax, seed=0) -> None:
     """``ValueError`` for options no comparison can use (checked before any work)."""
     from .montecarlo.network import check_width
 
     check_width(width)
+    if not 0 <= seed < 2 ** 62 - 7919:  # the doubled width runs with seed + 7919
+        raise ValueError(f"seed must be an integer in [0, 2^62 - 7919), got {seed}")
     if samples < 2:
         raise ValueError(f"samples must be >= 2 to estimate the standard error, got {samples}")
     if not (np.isfinite(zmax) and zmax > 0):
@@ -93,13 +127,16 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
         dict with, for each of ``q, p, log_apjn, log_apjn_back``, a dict of
         per-layer arrays ``theory, mean, stderr, z`` (width ``d``) and, with
         ``doubling``, ``mean_2d, stderr_2d, z_2d, z_inf`` and the scalar
-        ``shrink``, and ``nonfinite_layers`` (finite on one side only); plus ``ok``, ``width``, ``samples``, ``probes``, ``zmax``,
-        ``allowance`` (a sentence), ``max_abs_z`` and ``meta``.
+        ``shrink``; always ``nonfinite_layers`` (finite on one side only),
+        ``dof`` and ``z_normal`` (the criterion's z as a normal-equivalent, see
+        the module docstring), ``max_abs_z`` (of ``z_normal``); plus ``ok``,
+        ``width``, ``samples``, ``probes``, ``zmax``, ``allowance`` (a
+        sentence), ``max_abs_z`` (over quantities) and ``meta``.
     """
     from .montecarlo import simulate
     from .theory import solve
 
-    check_options(width, samples, zmax)
+    check_options(width, samples, zmax, seed)
     d = arch.width if width is None else width
     traj = solve(arch)
     runs = [simulate(arch, width=d, samples=samples, probes=probes, seed=seed, dtype=dtype, device=device,
@@ -119,8 +156,10 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
         bad_layers += len(entry["nonfinite_layers"])
     out["max_abs_z"] = worst
     out["ok"] = bool(worst <= zmax and bad_layers == 0)
-    out["allowance"] = (f"|z| of the Richardson extrapolation 2 m(2d) - m(d) (removes O(1/d)) <= {zmax}"
-                        if doubling else f"|z| at width d <= {zmax} (no finite-width allowance)")
+    out["allowance"] = ((f"|z| of the Richardson extrapolation 2 m(2d) - m(d) (removes O(1/d)) <= {zmax}"
+                         if doubling else f"|z| at width d <= {zmax} (no finite-width allowance)")
+                        + f", as the normal-equivalent of Student's t with {samples - 1}"
+                        + (f"-{2 * (samples - 1)}" if doubling else "") + " degrees of freedom")
     out["meta"] = [r.meta for r in runs]
     return out
 
@@ -150,10 +189,10 @@ def main(args) -> int:
     """``sigprop validate``: print the report, write ``validate.csv/.json`` and a figure; exit 1 on disagreement."""
     from . import io
 
-    arch = io.load_arch(args.arch, args.sets, args.depth)
-    check_options(args.width, args.samples, args.zmax)
+    check_options(args.width, args.samples, args.zmax, args.seed)
+    arch = io.load_arch(args.arch, args.sets, args.depth, args.width)  # --width before weight_std -> sigma
     out = io.out_dir(args.out)  # before the Monte-Carlo run
-    report = compare(arch, width=args.width, samples=args.samples, probes=args.probes, seed=args.seed,
+    report = compare(arch, samples=args.samples, probes=args.probes, seed=args.seed,
                      dtype="float64" if args.float64 else "float32", device=args.device, zmax=args.zmax,
                      doubling=not args.no_doubling, progress=not args.json)
     io.write_csv(out / "validate.csv", _columns(report))
@@ -177,14 +216,14 @@ def main(args) -> int:
         e = report[name]
         L = len(e["theory"]) - 1
         print(f"\n{name}:  {'layer':>5} {'theory':>11} {'mean':>11} {'stderr':>9} {'z':>6}"
-              + (f" {'mean(2d)':>11} {'z_inf':>6}" if "mean_2d" in e else ""))
+              + (f" {'mean(2d)':>11} {'z_inf':>6}" if "mean_2d" in e else "") + f" {'z_n':>6}")
         step = max(1, L // 8)
         for l in sorted(set(list(range(0, L + 1, step)) + [L])):
             line = (f"   {'':{len(name)}}{l:5d} {e['theory'][l]:11.5g} {e['mean'][l]:11.5g} {e['stderr'][l]:9.2g} "
                     f"{e['z'][l]:6.2f}")
             if "mean_2d" in e:
                 line += f" {e['mean_2d'][l]:11.5g} {e['z_inf'][l]:6.2f}"
-            print(line)
+            print(line + f" {e['z_normal'][l]:6.2f}")
         if "shrink" in e:
             print(f"   width {d} -> {2 * d}: rms discrepancy shrinks by {e['shrink']:.2f} (O(1/d) predicts 2)")
         if e["nonfinite_layers"]:
@@ -192,7 +231,8 @@ def main(args) -> int:
                   + ("; the float32 activations overflow or underflow there, try --float64"
                      if report["meta"][0]["dtype"] == "float32" else ""))
     nonfinite = sum(len(report[k]["nonfinite_layers"]) for k in QUANTITIES if k in report)
-    print(f"\nallowance: {report['allowance']}; max |z| = {report['max_abs_z']:.2f}"
+    print(f"\nz_n: the criterion's z as a normal-equivalent (Student's t with the ensemble's degrees of freedom)")
+    print(f"allowance: {report['allowance']}; max |z_n| = {report['max_abs_z']:.2f}"
           + (f", {nonfinite} layer values finite on one side only" if nonfinite else "") + " -> "
           f"{'agreement' if report['ok'] else 'DISAGREEMENT'}")
     print(f"wrote {out / 'validate.csv'}, {out / 'validate.json'}" + (f", {figure}" if figure else ""))

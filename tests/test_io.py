@@ -40,3 +40,21 @@ def test_csv_round_trip(tmp_path):
 
 def test_json_replaces_non_finite_by_null():
     assert io.dumps({"a": np.array([1.0, np.nan])}) == '{"a": [1.0, null]}'
+
+
+def test_theory_csv_of_a_sweep_has_one_row_per_point_and_layer(tmp_path):
+    import json
+
+    from sigprop.cli import main
+
+    assert main(["theory", "toy", "--depth", "3", "--set", "alpha=0.1,0.5", "--set", "sigma_w2=0.1,0.2",
+                 "--out", str(tmp_path)]) == 0
+    cols = io.read_csv(tmp_path / "theory.csv")
+    data = json.loads((tmp_path / "theory.json").read_text())
+    assert list(cols) == ["point", "alpha", "sigma_w2", "layer", "q", "p", "chi", "log_apjn", "log_apjn_back"]
+    assert cols["point"].tolist() == [0] * 4 + [1] * 4 and cols["layer"].tolist() == [0, 1, 2, 3] * 2
+    assert cols["alpha"].tolist() == [0.1] * 4 + [0.5] * 4 and cols["sigma_w2"].tolist() == [0.1] * 4 + [0.2] * 4
+    for name in ("q", "p", "log_apjn", "log_apjn_back"):
+        np.testing.assert_array_equal(cols[name], np.asarray(data[name]).T.ravel())
+    np.testing.assert_array_equal(cols["chi"].reshape(2, 4)[:, :3], np.asarray(data["chi"]).T)
+    assert np.all(np.isnan(cols["chi"].reshape(2, 4)[:, 3]))

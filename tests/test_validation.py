@@ -54,3 +54,53 @@ def test_overflowing_measurement_fails_with_the_layers_named(tmp_path, capsys):
     assert report["log_apjn"]["nonfinite_layers"] == []  # the APJN sweeps rescale: log J = 147 is measured
     rc = main(args + ["--float64", "--out", str(tmp_path / "f64")])
     assert rc == 0, capsys.readouterr().out
+
+
+def test_width_option_is_the_declarations_width(tmp_path, capsys):
+    """``--width`` acts like ``--set width=``: a ``weight_std`` becomes sigma = std sqrt(d) at that
+    width, ``heads`` is checked against it, and the saved declaration records it."""
+    rc = main(["validate", "transformer", "--set", "weight_std=0.02", "--set", "heads=5", "--width", "40",
+               "--depth", "2", "--samples", "2", "--probes", "1", "--no-doubling", "--json",
+               "--out", str(tmp_path)])
+    report = json.loads(capsys.readouterr().out)
+    assert rc in (0, 1)  # agreement is not the point here
+    arch = report["arch"]
+    assert arch["width"] == 40 and report["width"] == 40 and arch["heads"] == 5
+    for k in ("q", "k", "v", "o", "1"):
+        assert arch[f"sigma_{k}"] == pytest.approx(0.02 * np.sqrt(40))
+    assert arch["sigma_2"] == pytest.approx(0.02 * np.sqrt(40 * arch["mlp_ratio"]))
+
+
+def test_normal_equivalent_of_student_t():
+    from scipy.special import ndtri
+
+    from sigprop.validation import normal_equivalent
+
+    t = np.array([-30.0, -4.0, -1.0, 0.0, 0.5, 4.0, 46.7])
+    # 2 degrees of freedom: the t tail is 1/2 - t / (2 sqrt(2 + t^2)) in closed form
+    tail = 0.5 - np.abs(t) / (2 * np.sqrt(2 + t * t))
+    np.testing.assert_allclose(normal_equivalent(t, 2), np.sign(t) * -ndtri(tail), rtol=1e-9, atol=1e-12)
+    # 1 degree of freedom (Cauchy): tail 1/2 - arctan(t)/pi; t = 46.7 is only z = 2.47
+    assert normal_equivalent(46.7, 1) == pytest.approx(-ndtri(0.5 - np.arctan(46.7) / np.pi), rel=1e-9)
+    assert 2.4 < normal_equivalent(46.7, 1) < 2.5
+    # many degrees of freedom: the normal itself; |z| <= |t| always; nan stays nan; huge t kept
+    np.testing.assert_allclose(normal_equivalent(t[1:6], 1e7), t[1:6], rtol=1e-5, atol=1e-12)
+    for dof in (1, 3, 7, 15, 100):
+        assert np.all(np.abs(normal_equivalent(t, dof)) <= np.abs(t) + 1e-12)
+    assert np.isnan(normal_equivalent(np.nan, 5)) and normal_equivalent(1e3, 1e7) == 1e3  # tail underflows
+    assert 11 < normal_equivalent(1e6, 5) < 12  # t^-5 tails: even t = 1e6 is only z ~ 11
+
+
+def test_report_carries_the_degrees_of_freedom(tmp_path, capsys):
+    rc = main(["validate", "toy", "--depth", "4", "--width", "32", "--samples", "6", "--probes", "1",
+               "--json", "--out", str(tmp_path)])
+    report = json.loads(capsys.readouterr().out)
+    for name in QUANTITIES:
+        e = report[name]
+        dof = np.asarray(e["dof"], float)
+        assert np.all((dof >= 5 - 1e-9) & (dof <= 10 + 1e-9))  # Welch: between S - 1 and 2 (S - 1)
+        zn, zi = np.asarray(e["z_normal"], float), np.asarray(e["z_inf"], float)
+        ok = np.isfinite(zi)
+        assert np.all(np.abs(zn[ok]) <= np.abs(zi[ok]) + 1e-12)
+        assert e["max_abs_z"] == pytest.approx(np.max(np.abs(zn[ok])))
+    assert rc == (0 if report["ok"] else 1)

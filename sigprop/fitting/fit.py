@@ -83,7 +83,7 @@ class FitResult:
                 "window": list(self.window), "scores": self.scores}
 
 
-def _prepare(layers, values, stderr):
+def _prepare(layers, values, stderr, log=False):
     l = np.asarray(layers, float).ravel()
     y = np.asarray(values, float).ravel()
     if l.shape != y.shape:
@@ -96,7 +96,7 @@ def _prepare(layers, values, stderr):
     keep = np.isfinite(l) & np.isfinite(y) & (l >= 1)
     if se is not None:
         keep &= np.isfinite(se)
-    if np.any(y[keep] <= 0):
+    if not log and np.any(y[keep] <= 0):
         raise ValueError("values must be positive (growth laws are fitted to log values)")
     n_bad = int(np.sum(~keep & (l >= 1)))  # non-finite points left out (layer 0 is dropped by design)
     order = np.argsort(l[keep], kind="stable")
@@ -174,7 +174,7 @@ def _intervals(name, theta, cov, s2):
 
 
 def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window="auto", seed=0,
-               resolution: float = RESOLUTION) -> FitResult:
+               resolution: float = RESOLUTION, log: bool = False) -> FitResult:
     """Fit growth laws to ``values(layers)``, select one by BIC and classify the regime.
 
     Args:
@@ -188,6 +188,8 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
         window: ``"auto"`` or ``(l_first, l_last)``.
         seed: bootstrap seed.
         resolution: log-space floor of the errors (see the module docstring).
+        log: ``values`` are already ``log`` of the growth quantity (e.g. ``log J``,
+            any magnitude, no ``exp`` overflow) and ``stderr`` their standard errors.
 
     Returns:
         A :class:`FitResult`.
@@ -213,9 +215,13 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
             raise ValueError(f"window must be 'auto' or a pair (l_first, l_last), got {window!r}")
         if not bounds[0] <= bounds[1]:
             raise ValueError(f"window {window}: l_first must be <= l_last")
-    l, y, se, keep, order, n_bad = _prepare(layers, values, stderr)
-    logy = np.log(y)
-    sw = _weights(y, se, resolution)
+    if log and samples is not None:
+        raise ValueError("samples (per-network values for the bootstrap) need linear values: log=False")
+    l, y, se, keep, order, n_bad = _prepare(layers, values, stderr, log)
+    if log:  # se is then the error of log y, i.e. the relative error of y
+        logy, sw = y, (np.ones_like(y) if se is None else 1.0 / np.sqrt(se ** 2 + resolution ** 2))
+    else:
+        logy, sw = np.log(y), _weights(y, se, resolution)
     known = se is not None
     min_points = max(6, max((3 if n == "stretched_exp" else 2) for n in names) + 4)
 

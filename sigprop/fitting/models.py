@@ -102,6 +102,11 @@ def predict(name: str, theta: np.ndarray, l: np.ndarray) -> np.ndarray:
     return _design(name, l) @ theta
 
 
+#: largest ``log y`` for which the laws linear in ``y`` (log, bounded) are fitted; beyond it
+#: (``y > 1e304``) they get an infinite residual and are never selected
+LINEAR_LIMIT = 700.0
+
+
 def fit_model(name: str, l: np.ndarray, logy: np.ndarray, sw: np.ndarray) -> ModelFit:
     """Weighted least-squares fit of one model in log space.
 
@@ -136,6 +141,8 @@ def fit_model(name: str, l: np.ndarray, logy: np.ndarray, sw: np.ndarray) -> Mod
         J = np.stack([np.ones_like(l), l ** beta, b * l ** beta * np.log(l)], axis=1) * sw[:, None]
         return ModelFit(name, theta, np.linalg.pinv(J.T @ J), rss, 3, r)
     if name in ("log", "bounded"):
+        if np.max(logy) > LINEAR_LIMIT:  # y beyond the float range: a law linear in y cannot be fitted
+            return ModelFit(name, np.full(2, np.nan), np.full((2, 2), np.nan), np.inf, 2, np.full(l.size, np.nan))
         y = np.exp(logy)
         X = np.stack([np.ones_like(l), _basis(name, l)], axis=1)
         # linear-space start: d log y = dy / y, so weights (sw y)^2
@@ -155,6 +162,7 @@ def fit_model(name: str, l: np.ndarray, logy: np.ndarray, sw: np.ndarray) -> Mod
     raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
 
 
+@np.errstate(over="ignore")  # a prefactor beyond the float range is reported as inf
 def report_params(name: str, theta: np.ndarray) -> dict:
     """User-facing parameters (the ``FitResult.params`` contract)."""
     if name == "power":

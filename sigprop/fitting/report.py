@@ -6,11 +6,14 @@ Accepted inputs (read with :mod:`sigprop.io`):
   ``l = 0..L``) and ``params``; theory curves carry no errors.
 * ``sigprop validate --json`` output: per-quantity dicts with ``theory``,
   ``mean``, ``stderr``, ``z``; the Monte-Carlo ``mean`` is fitted with its
-  ``stderr``. For the APJN, ``J = exp(mean log J)`` with the delta-method error
-  ``J * stderr(log J)``.
-* a CSV with columns ``layer``, ``value`` and optionally ``stderr``.
+  ``stderr``.
+* a CSV with columns ``layer``, ``value`` and optionally ``stderr``, or the
+  ``theory.csv`` / ``validate.csv`` that ``sigprop theory --out`` and
+  ``sigprop validate`` write (``--quantity`` picks the column).
 
-``--quantity apjn`` is ``J(0, l) = exp(log_apjn)``.
+``--quantity apjn`` is ``J(0, l)``; it is fitted from ``log_apjn`` directly
+(:func:`~sigprop.fitting.fit.fit_growth` with ``log=True``), so profiles beyond
+the float range (``log J > 709``) fit as well as any other.
 """
 
 from __future__ import annotations
@@ -23,23 +26,33 @@ from .fit import fit_growth
 
 
 def load_profile(path, quantity: str = "apjn"):
-    """``(layers, values, stderr_or_None, source)`` from a theory/validate JSON or a CSV file."""
+    """``(layers, values, stderr_or_None, source, is_log)`` from a theory/validate JSON or a CSV file.
+
+    ``is_log``: ``values`` (and ``stderr``) are of ``log J`` (``quantity="apjn"``
+    from the package's own outputs) rather than of the quantity itself.
+    """
     from .. import io
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: {'a folder, not a file' if path.is_dir() else 'no such file'}")
+    key = "log_apjn" if quantity == "apjn" else quantity
+    is_log = quantity == "apjn"
     if path.suffix.lower() == ".csv":
-        cols = io.read_csv(path, numeric=("layer", "value", "stderr"))
-        if "layer" not in cols or "value" not in cols:
-            raise ValueError(f"{path}: a CSV needs columns 'layer' and 'value' (optional 'stderr'), "
-                             f"got {', '.join(cols)}")
-        return cols["layer"], cols["value"], cols.get("stderr"), "csv"
+        cols = io.read_csv(path, numeric=("layer", "value", "stderr", key, f"{key}_mean", f"{key}_stderr"))
+        if "layer" in cols and "value" in cols:  # one unnamed profile, linear values
+            return cols["layer"], cols["value"], cols.get("stderr"), "csv", False
+        if "layer" in cols and f"{key}_mean" in cols:  # validate.csv
+            return cols["layer"], cols[f"{key}_mean"], cols.get(f"{key}_stderr"), "validate", is_log
+        if "layer" in cols and key in cols:  # theory.csv
+            return cols["layer"], cols[key], None, "theory", is_log
+        raise ValueError(f"{path}: a CSV needs columns 'layer' and 'value' (optional 'stderr'), or "
+                         f"'layer' and {key!r} / {key + '_mean'!r} (sigprop theory/validate output); "
+                         f"got {', '.join(cols)}")
     try:
         data = io.read_json(path)
     except ValueError as exc:
         raise ValueError(f"{path}: neither a CSV nor JSON ({exc})") from None
-    key = "log_apjn" if quantity == "apjn" else quantity
     if isinstance(data, dict) and key == "p" and "q" in data and data.get("p") is None:
         raise ValueError(f"{path}: no 'p' entry: a declaration with one token has no cross-token covariance")
     if not isinstance(data, dict) or key not in data or data[key] is None:
@@ -47,19 +60,25 @@ def load_profile(path, quantity: str = "apjn"):
                          f"`sigprop validate --json` output)")
     entry = data[key]
     if isinstance(entry, dict):  # validate report
-        mean = np.asarray(entry["mean"], float)
-        se = np.asarray(entry["stderr"], float)
-        if quantity == "apjn":
-            value = np.exp(mean)
-            se = value * se
-        else:
-            value = mean
-        return np.arange(mean.size), value, se, "validate"
-    arr = np.asarray(entry, float)
+        if "mean" not in entry or "stderr" not in entry:
+            raise ValueError(f"{path}: {key!r} holds no 'mean' and 'stderr' (expected `sigprop validate --json` "
+                             f"output), got keys {', '.join(map(str, entry)) or 'none'}")
+        mean, se = _numbers(path, key, entry["mean"]), _numbers(path, key, entry["stderr"])
+        return np.arange(mean.size), mean, se, "validate", is_log
+    arr = _numbers(path, key, entry, grid_ok=True)
     if arr.ndim != 1:
         raise ValueError(f"{path}: {key} is a grid of shape {arr.shape[1:]}; fit one declaration at a time")
-    value = np.exp(arr) if quantity == "apjn" else arr
-    return np.arange(arr.size), value, None, "theory"
+    return np.arange(arr.size), arr, None, "theory", is_log
+
+
+def _numbers(path, key, entry, grid_ok=False):
+    try:
+        arr = np.asarray(entry, float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: {key!r} is not an array of numbers (rows of equal length)") from None
+    if arr.ndim == 0 or (arr.ndim > 1 and not grid_ok):
+        raise ValueError(f"{path}: {key!r} must be a list of numbers over layers, got shape {arr.shape}")
+    return arr
 
 
 def _fmt_interval(iv):
@@ -71,8 +90,8 @@ def main(args) -> int:
     """CLI entry point (``args.file``, ``args.quantity``, ``args.json``)."""
     from .. import io
 
-    layers, values, se, source = load_profile(args.file, args.quantity)
-    result = fit_growth(layers, values, se)
+    layers, values, se, source, is_log = load_profile(args.file, args.quantity)
+    result = fit_growth(layers, values, se, log=is_log)
     if args.json:
         print(io.dumps(result.to_dict()))
         return 0

@@ -293,6 +293,8 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
 
     if samples < 1 or probes < 1:
         raise ValueError(f"samples and probes must be >= 1, got {samples}, {probes}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 62:
+        raise ValueError(f"seed must be an integer in [0, 2^62), got {seed!r}")
     if chunk is not None and chunk < 1:
         raise ValueError(f"chunk must be >= 1 networks per call (or None: sized to memory), got {chunk}")
     if not 0 <= l0 <= arch.depth:

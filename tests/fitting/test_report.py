@@ -8,6 +8,7 @@ import pytest
 import sigprop
 from sigprop import io
 from sigprop.cli import main
+from sigprop.fitting import fit_growth
 from sigprop.theory import asymptotics as A
 
 
@@ -74,3 +75,43 @@ def test_bad_inputs_fail_clearly(tmp_path, capsys):
     (tmp_path / "text.csv").write_text("layer,value\n1,2\n2,abc\n")
     rc, out = _run(capsys, tmp_path / "text.csv")
     assert rc == 2 and "'value' row 3" in out.err and "abc" in out.err
+
+
+def test_apjn_beyond_the_float_range_is_fitted_from_its_logs(tmp_path, capsys):
+    """log J reaches 782 > 709 (exp overflows float64): fitted from log_apjn, every layer is used
+    and the result is the fit of the same profile's logs (checked against fit_growth directly)."""
+    arch = sigprop.preset("toy", depth=5000, alpha=5.0, sigma_w2=4.0)
+    traj = sigprop.solve(arch)
+    assert traj.log_apjn[-1] > 709
+    path = io.write_json(tmp_path / "big.json", traj.to_dict())
+    rc, out = _run(capsys, path, "--json")
+    d = json.loads(out.out)
+    assert rc == 0 and d["window"][1] == 5000
+    ref = fit_growth(np.arange(5001), traj.log_apjn, log=True)
+    assert d["model"] == ref.model and d["params"] == pytest.approx(ref.params)
+
+
+def test_log_fit_equals_linear_fit():
+    l = np.arange(200)
+    j = 3.0 * (1 + l) ** 0.7 * np.exp(0.01 * np.sin(l))
+    se = 0.02 * j
+    a = fit_growth(l, j, se)
+    b = fit_growth(l, np.log(j), 0.02 * np.ones(l.size), log=True)
+    assert (a.model, a.window) == (b.model, b.window) and a.params == pytest.approx(b.params, rel=1e-9)
+    with pytest.raises(ValueError, match="linear values"):
+        fit_growth(l, np.log(j), log=True, samples=np.ones((3, l.size)))
+
+
+def test_the_packages_own_csvs(tmp_path, capsys):
+    """``sigprop theory --out`` and ``sigprop validate`` CSVs fit like their JSON twins."""
+    assert main(["theory", "mlp", "--depth", "400", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    for q in ("apjn", "q"):
+        rc, out_csv = _run(capsys, tmp_path / "theory.csv", "--quantity", q, "--json")
+        rc2, out_json = _run(capsys, tmp_path / "theory.json", "--quantity", q, "--json")
+        assert rc == rc2 == 0 and json.loads(out_csv.out) == json.loads(out_json.out)
+    l = np.arange(0, 129)
+    io.write_csv(tmp_path / "validate.csv", {"layer": l, "log_apjn_mean": 0.5 * np.log(np.maximum(l, 1)),
+                                             "log_apjn_stderr": np.full(l.size, 0.01)})
+    rc, out = _run(capsys, tmp_path / "validate.csv", "--json")
+    assert rc == 0 and json.loads(out.out)["params"]["zeta"] == pytest.approx(0.5, abs=1e-9)
