@@ -184,6 +184,11 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # output piped into `head` and the like
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, FloatingPointError, OSError) as exc:
         print(f"sigprop {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -110,6 +110,7 @@ def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None,
     so a ``weight_std`` is turned into sigmas at that width.
     """
     changes = parse_sets(sets)
+    data = {}
     if spec in PRESETS:
         arch = preset(spec)
     else:
@@ -143,7 +144,23 @@ def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None,
         changes["depth"] = str(depth)
     if width is not None:
         changes["width"] = str(width)
-    return apply_changes(arch, changes) if changes else arch
+    explicit = set(changes) | (set(data) if spec not in PRESETS else set())
+    arch = apply_changes(arch, changes) if changes else arch
+    unused = unused_fields(arch, explicit)
+    if unused:
+        print(f"sigprop: note: {' and '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect with "
+              f"normalizer {arch.normalizer!r}", file=sys.stderr)
+    return arch
+
+
+def unused_fields(arch: Architecture, keys) -> list[str]:
+    """Those of ``keys`` that the declaration's normalizer never reads: ``alpha``/``shift``
+    for vector normalizers (LayerNorm, RMSNorm, LNS, identity), ``eps`` for pointwise ones."""
+    from .normalizers import get_normalizer
+
+    kind = get_normalizer(arch.normalizer).kind
+    ignored = ("alpha", "shift") if kind == "vector" else ("eps",)
+    return [k for k in ignored if k in keys]
 
 
 def to_jsonable(obj):

@@ -58,3 +58,16 @@ def test_theory_csv_of_a_sweep_has_one_row_per_point_and_layer(tmp_path):
         np.testing.assert_array_equal(cols[name], np.asarray(data[name]).T.ravel())
     np.testing.assert_array_equal(cols["chi"].reshape(2, 4)[:, :3], np.asarray(data["chi"]).T)
     assert np.all(np.isnan(cols["chi"].reshape(2, 4)[:, 3]))
+
+
+def test_fields_the_normalizer_ignores_are_noted(capsys, tmp_path):
+    io.load_arch("plain", ["alpha=0.3"])
+    assert "alpha has no effect with normalizer 'identity'" in capsys.readouterr().err
+    io.load_arch("toy", ["alpha=0.3", "shift=0.1", "eps=0.1"])  # derf reads alpha and shift, not eps
+    err = capsys.readouterr().err
+    assert "eps has no effect with normalizer 'derf'" in err and "alpha" not in err
+    (tmp_path / "t.json").write_text('{"arch": "toy", "alpha": 0.2}')  # the toy kind's default: layernorm
+    io.load_arch(str(tmp_path / "t.json"))
+    assert "alpha has no effect with normalizer 'layernorm'" in capsys.readouterr().err
+    io.load_arch("vit")
+    assert capsys.readouterr().err == ""

@@ -305,6 +305,8 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
         devices = jax.devices(platform)
     except RuntimeError as exc:
         raise ValueError(f"no JAX {platform!r} device available ({exc})") from None
+    if inputs is None and net.n > net.d:
+        raise ValueError(f"n_tokens={net.n} > width={net.d}: symmetric inputs need n <= d (or pass inputs)")
     x = None if inputs is None else user_inputs(inputs, samples, net.n, net.d)
     nd = len(devices)
     chunk = chunk or _auto_chunk(net, samples, probes, platform)
@@ -335,7 +337,8 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
             rows.append({k: np.asarray(v, np.float64) for k, v in res.items()})
             if progress:
                 print(f"  networks {c * chunk}-{min(samples, (c + 1) * chunk) - 1} of {samples} "
-                      f"(chunk {c + 1}/{nchunks}, {time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+                      f"(chunk {c + 1}/{nchunks}, {time.perf_counter() - t0:.1f} s"
+                      f"{', with any compilation' if c == 0 else ''})", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - start
     cat = {k: np.concatenate([r[k] for r in rows])[:samples] for k in rows[0]}
     nan = np.full_like(cat["q"], np.nan)

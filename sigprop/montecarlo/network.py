@@ -80,8 +80,6 @@ class Network:
         if getattr(arch, "heads", 1) and self.d % getattr(arch, "heads", 1):
             raise ValueError(f"width {self.d} is not a multiple of heads={arch.heads}")
         q0, p0 = float(arch.q0), float(arch.p0)
-        if self.n > self.d:
-            raise ValueError(f"n_tokens={self.n} > width={self.d}: symmetric inputs need n <= d")
         nb = -(-self.L // self.period)
         # templates: the sublayer at each position of a block (structure only)
         self.templates = []

@@ -56,6 +56,14 @@ def test_user_inputs():
     np.testing.assert_allclose(r.q[:, 0], np.mean(x ** 2), rtol=1e-5)
     with pytest.raises(ValueError, match="inputs"):
         simulate(ARCH, samples=2, inputs=np.ones((3, 4, 32)))
+    # more tokens than units: impossible for the exact symmetric generator, fine for user inputs
+    wide = ARCH.replace(n_tokens=40)
+    x = np.random.default_rng(1).standard_normal((40, 32))
+    r = simulate(wide, samples=2, inputs=x, backward=False)
+    np.testing.assert_allclose(r.q[:, 0], np.mean(x ** 2), rtol=1e-5)
+    assert np.all(np.isfinite(r.log_apjn))
+    with pytest.raises(ValueError, match="n <= d"):
+        simulate(wide, samples=2)
 
 
 def test_l0_marks_earlier_layers_nan():
