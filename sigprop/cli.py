@@ -40,7 +40,7 @@ def _run_theory(args) -> int:
     arch = io.load_arch(args.arch, args.sets, args.depth)
     if args.out:
         io.out_dir(args.out)
-    traj = solve(arch)
+    traj = solve(arch, progress=True)  # a line every 5 s on long runs (stderr)
     data = traj.to_dict()
     if args.out:
         io.write_json(f"{args.out}/theory.json", data)

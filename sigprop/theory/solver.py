@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -82,7 +84,7 @@ class Trajectory:
 
 
 def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
-          workers: int | None = None) -> Trajectory:
+          workers: int | None = None, progress: bool = False) -> Trajectory:
     """Run the mean-field recurrence of ``arch``.
 
     Args:
@@ -93,6 +95,7 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
             for quadrature normalizers).
         workers: threads over the grid's first axis (NumPy releases the GIL in
             its kernels); default: all cores for grids of more than 4096 points.
+        progress: print the sublayer reached to stderr every few seconds (long runs).
 
     Returns:
         A :class:`Trajectory`.
@@ -119,14 +122,15 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
     if workers is None:
         workers = (os.cpu_count() or 1) if int(np.prod(grid)) > 4096 else 1
     workers = max(1, min(workers, grid[0] if grid else 1))
+    tick = _Progress(L) if progress else None
     if workers == 1:
-        _run(arch, grid, need_p, qs, ps, chis, log_apjn, back)
+        _run(arch, grid, need_p, qs, ps, chis, log_apjn, back, tick)
     else:
         def job(rows):
             sl = (slice(None), slice(rows[0], rows[-1] + 1))
             _run(_rows(arch, grid, sl[1]), (len(rows),) + grid[1:], need_p,
                  qs[sl], None if ps is None else ps[sl], chis[sl], log_apjn[sl],
-                 None if back is None else back[sl])
+                 None if back is None else back[sl], tick if rows[0] == 0 else None)
 
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(job, np.array_split(np.arange(grid[0]), workers)))
@@ -143,7 +147,22 @@ def _rows(arch: Architecture, grid, rows: slice) -> Architecture:
     return arch.replace(**changes)
 
 
-def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None):
+class _Progress:
+    """``sublayer k of L`` on stderr, at most every 5 seconds."""
+
+    def __init__(self, L: int):
+        self.L, self.start, self.last = L, time.perf_counter(), time.perf_counter()
+
+    def __call__(self, k: int) -> None:
+        now = time.perf_counter()
+        if now - self.last >= 5.0:
+            self.last = now
+            rate = k / (now - self.start)
+            print(f"  sublayer {k:,} of {self.L:,} ({now - self.start:.0f} s; about "
+                  f"{(self.L - k) / max(rate, 1e-9):.0f} s left)", file=sys.stderr, flush=True)
+
+
+def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None):
     L = arch.depth
     cross = back is not None
     maps = np.empty((L, 4) + grid) if cross else None
@@ -186,6 +205,8 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None):
                 "exponentially (reduce the depth) or a parameter is too large for float64")
         if need_p:
             ps[k + 1] = p
+        if tick is not None and k % 1024 == 1023:
+            tick(k + 1)
     if cross:
         _backward(maps, back)
 

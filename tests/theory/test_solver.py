@@ -172,3 +172,17 @@ def test_cli_reads_toml(tmp_path):
     assert rc == 0, err
     data = json.loads(out)
     assert len(data["q"]) == 7 and data["params"]["n_tokens"] == 5
+
+
+def test_progress_lines_on_long_runs(monkeypatch, capsys):
+    import itertools
+
+    from sigprop.theory import solver
+
+    clock = itertools.count(0.0, 10.0)  # every reading 10 s later: each check prints
+    monkeypatch.setattr(solver.time, "perf_counter", lambda: next(clock))
+    traj = solver.solve(sigprop.preset("toy", depth=2048), progress=True)
+    err = capsys.readouterr().err
+    assert "sublayer 1,024 of 2,048" in err and "sublayer 2,048 of 2,048" in err
+    np.testing.assert_array_equal(traj.q, solver.solve(sigprop.preset("toy", depth=2048)).q)
+    assert capsys.readouterr().err == ""  # no progress unless asked
