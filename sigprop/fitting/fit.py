@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats
 
 from . import models as M
 
@@ -150,27 +151,40 @@ def _starts(l, min_points):
     return out or [0]
 
 
-def _intervals(name, theta, cov, s2):
+def _reciprocal(lo, hi, power: int):
+    """Interval of ``1/x`` (``power`` 1) or ``1/x^2`` (``power`` 2) for ``x`` in ``[lo, hi]``."""
+    if lo * hi > 0:  # one sign: monotone
+        a, b = 1 / lo ** power, 1 / hi ** power
+        return (float(min(a, b)), float(max(a, b)))
+    if power == 1:
+        return (-np.inf, np.inf)
+    ends = [1 / x ** 2 for x in (lo, hi) if x != 0]  # x^2 runs from 0 to max(lo^2, hi^2)
+    return (float(min(ends)) if ends else np.inf, np.inf)
+
+
+def _intervals(name, theta, cov, s2, crit=1.96):
+    """``crit``-standard-error intervals of the reported parameters (``crit`` = 1.96, or Student's t
+    quantile when the noise level is estimated from the residuals)."""
     se = np.sqrt(np.clip(np.diag(cov), 0, None) * s2)
-    lo, hi = theta - 1.96 * se, theta + 1.96 * se
+    lo, hi = theta - crit * se, theta + crit * se
     out = {}
     if name in ("power", "exp", "stretched_exp_half", "stretched_exp"):
         out["a"] = (float(np.exp(lo[0])), float(np.exp(hi[0])))
     if name == "power":
         out["zeta"] = (float(lo[1]), float(hi[1]))
     elif name == "exp":
-        out["xi"] = (float(1 / hi[1]), float(1 / lo[1])) if lo[1] * hi[1] > 0 else (-np.inf, np.inf)
+        out["xi"] = _reciprocal(lo[1], hi[1], 1)
     elif name == "stretched_exp_half":
         out["b"] = (float(lo[1]), float(hi[1]))
         out["beta"] = (0.5, 0.5)
-        out["lam"] = (float(1 / hi[1] ** 2), float(1 / lo[1] ** 2)) if lo[1] > 0 else (float(1 / hi[1] ** 2), np.inf)
+        out["lam"] = _reciprocal(lo[1], hi[1], 2)
     elif name == "stretched_exp":
         out["b"] = (float(lo[1]), float(hi[1]))
         out["beta"] = (float(lo[2]), float(hi[2]))
     elif name in ("log", "bounded"):
         out["a"] = (float(lo[0]), float(hi[0]))
         out["c"] = (float(lo[1]), float(hi[1]))
-    return out
+    return out, (float(lo[1]), float(hi[1])) if theta.size > 1 else None
 
 
 def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window="auto", seed=0,
@@ -255,7 +269,8 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
     fit = fits[best]
     dof = max(lw.size - fit.k, 1)
     s2 = max(1.0, fit.rss / dof) if known else max(fit.rss / dof, resolution ** 2)
-    intervals = _intervals(best, fit.theta, fit.cov, s2)
+    crit = 1.96 if known else float(stats.t.ppf(0.975, dof))  # noise level estimated: Student's t
+    intervals, rate = _intervals(best, fit.theta, fit.cov, s2, crit)
     if samples is not None:
         S = np.asarray(samples, float)
         if S.ndim != 2 or S.shape[1] != np.asarray(values).size:
@@ -264,6 +279,7 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
             idx = np.nonzero(keep)[0][order][lo_i:hi_i]
             boot = _boot_fixed(best, lw, S, idx, resolution, seed, known)
             if boot:
+                rate = boot.pop("_rate", rate)
                 intervals.update(boot)
     params = M.report_params(best, fit.theta)
     if best == "stretched_exp_half" and "stretched_exp" not in names and lw.size >= 6:
@@ -283,22 +299,27 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
     if n_bad:
         ev += f"; {n_bad} non-finite point(s) at layers >= 1 left out"
     regime = M.regime(best, fit.theta)
-    if best in ("exp", "log", "power", "stretched_exp_half") and fit.cov.shape[0] > 1:
-        # a growth rate indistinguishable from 0 (95%) is no growth: call the profile bounded
-        half = 1.96 * np.sqrt(max(float(fit.cov[1, 1]) * s2, 0.0))
-        if abs(float(fit.theta[1])) <= half:
+    if best in ("exp", "log", "power", "stretched_exp_half", "stretched_exp") and rate is not None:
+        # a growth rate indistinguishable from 0 (its 95% interval, bootstrap or not) is no growth
+        if rate[0] <= 0 <= rate[1]:
             regime = "bounded"
-            ev += f"; growth rate {fit.theta[1]:.3g} +- {half:.2g} is consistent with 0: regime bounded"
+            ev += (f"; growth rate {fit.theta[1]:.3g} (95% interval [{rate[0]:.2g}, {rate[1]:.2g}]) is "
+                   "consistent with 0: regime bounded")
     return FitResult(M.reported_model(best), regime, params, intervals,
                      (float(lw[0]), float(lw[-1])), {k: float(v) for k, v in scores.items()}, ev, best, fits)
 
 
 def _boot_fixed(name, lw, S, idx, resolution, seed, use_se):
-    """Bootstrap over networks (rows of ``S``) on the window columns ``idx``."""
+    """Bootstrap over networks (rows of ``S``) on the window columns ``idx``.
+
+    Percentile intervals of the parameters; ``xi = 1/k`` and ``lam = 1/b^2`` come from
+    the interval of the rate (``k``, ``b``) itself (``_rate``), which stays valid when
+    the draws cross 0 (their reciprocals' percentiles would not).
+    """
     rng = np.random.default_rng(seed)
     cols = S[:, idx]
     n = cols.shape[0]
-    draws = []
+    draws, rates = [], []
     for _ in range(BOOTSTRAP):
         rows = cols[rng.integers(0, n, n)]
         m = rows.mean(axis=0)
@@ -307,10 +328,18 @@ def _boot_fixed(name, lw, S, idx, resolution, seed, use_se):
         se = rows.std(axis=0, ddof=1) / np.sqrt(n) if use_se else None
         fit = M.fit_model(name, lw, np.log(m), _weights(m, se, resolution))
         draws.append(M.report_params(name, fit.theta))
+        rates.append(fit.theta[1] if fit.theta.size > 1 else np.nan)
     if len(draws) < BOOTSTRAP // 2:
         return None
     out = {}
+    rate = np.asarray(rates, float)
+    rate = rate[np.isfinite(rate)]
+    if rate.size:
+        out["_rate"] = (float(np.percentile(rate, 2.5)), float(np.percentile(rate, 97.5)))
     for k in draws[0]:
+        if k in ("xi", "lam") and "_rate" in out:
+            out[k] = _reciprocal(*out["_rate"], 1 if k == "xi" else 2)
+            continue
         v = np.array([d[k] for d in draws], float)
         v = v[np.isfinite(v)]
         if v.size:

@@ -102,8 +102,8 @@ def predict(name: str, theta: np.ndarray, l: np.ndarray) -> np.ndarray:
     return _design(name, l) @ theta
 
 
-#: largest ``log y`` for which the laws linear in ``y`` (log, bounded) are fitted; beyond it
-#: (``y > 1e304``) they get an infinite residual and are never selected
+#: largest ``|log y|`` (and spread of ``log y``) for which the laws linear in ``y`` (log,
+#: bounded) are fitted; beyond it they get an infinite residual and are never selected
 LINEAR_LIMIT = 700.0
 
 
@@ -141,7 +141,8 @@ def fit_model(name: str, l: np.ndarray, logy: np.ndarray, sw: np.ndarray) -> Mod
         J = np.stack([np.ones_like(l), l ** beta, b * l ** beta * np.log(l)], axis=1) * sw[:, None]
         return ModelFit(name, theta, np.linalg.pinv(J.T @ J), rss, 3, r)
     if name in ("log", "bounded"):
-        if np.max(logy) > LINEAR_LIMIT:  # y beyond the float range: a law linear in y cannot be fitted
+        if np.max(np.abs(logy)) > LINEAR_LIMIT or np.ptp(logy) > LINEAR_LIMIT:
+            # y (or y relative to its largest value) beyond the float range: a law linear in y cannot be fitted
             return ModelFit(name, np.full(2, np.nan), np.full((2, 2), np.nan), np.inf, 2, np.full(l.size, np.nan))
         y = np.exp(logy)
         X = np.stack([np.ones_like(l), _basis(name, l)], axis=1)
@@ -182,9 +183,13 @@ def report_params(name: str, theta: np.ndarray) -> dict:
 
 
 def regime(name: str, theta: np.ndarray) -> str:
-    """Regime of a fitted model: exp splits into ordered (decay) and chaotic (growth)."""
+    """Regime of a fitted model: exp splits into ordered (decay) and chaotic (growth); a
+    stretched exponential with ``b < 0`` decays, which is ordered too (``lam = 1/b^2`` alone
+    would hide the sign: ``b`` carries it)."""
     if name == "exp":
         return "chaotic" if theta[1] > 0 else "ordered"
+    if name in ("stretched_exp", "stretched_exp_half") and theta[1] < 0:
+        return "ordered"
     return REGIME[name]
 
 

@@ -40,6 +40,9 @@ def load_profile(path, quantity: str = "apjn"):
     is_log = quantity == "apjn"
     if path.suffix.lower() == ".csv":
         cols = io.read_csv(path, numeric=("layer", "value", "stderr", key, f"{key}_mean", f"{key}_stderr"))
+        if "point" in cols and np.unique(cols["point"]).size > 1:
+            raise ValueError(f"{path}: a sweep ({np.unique(cols['point']).size} grid points in column 'point'); "
+                             "fit one declaration at a time")
         if "layer" in cols and "value" in cols:  # one unnamed profile, linear values
             return cols["layer"], cols["value"], cols.get("stderr"), "csv", False
         if "layer" in cols and f"{key}_mean" in cols:  # validate.csv

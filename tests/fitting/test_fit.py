@@ -144,3 +144,51 @@ def test_noisy_constant_profile_is_bounded_whatever_law_wins():
     # a real exponential is still chaotic
     assert fit_growth(l, np.exp(l / 20) * np.exp(rng.normal(0, 0.01, l.size)), np.full(l.size, 0.01)).regime \
         == "chaotic"
+
+
+def test_decaying_stretched_exponential_is_ordered_with_a_valid_lam_interval():
+    l = np.arange(1, 400)
+    rng = np.random.default_rng(3)
+    y = 5 * np.exp(-np.sqrt(l / 10.0)) * np.exp(0.002 * rng.standard_normal(l.size))
+    r = fit_growth(l, y, models=("stretched_exp_half", "exp", "power"))
+    assert r.model == "stretched_exp" and r.regime == "ordered"
+    assert r.params["b"] < 0 and r.params["lam"] == pytest.approx(10.0, rel=0.01)
+    lo, hi = r.intervals["lam"]
+    assert lo <= r.params["lam"] <= hi < np.inf  # the interval holds its own estimate
+    blo, bhi = r.intervals["b"]
+    assert (lo, hi) == pytest.approx((1 / blo ** 2, 1 / bhi ** 2))
+
+
+def test_intervals_use_student_t_when_the_noise_is_estimated():
+    """8 points, noise level unknown: the 95% interval of zeta must cover the truth ~95% of the time
+    (with 1.96 instead of Student's t on 6 degrees of freedom it covered ~90%)."""
+    rng = np.random.default_rng(0)
+    l = np.arange(1, 9)
+    hits = 0
+    trials = 1000
+    for _ in range(trials):
+        y = 2.0 * l ** 0.5 * np.exp(0.05 * rng.standard_normal(l.size))
+        lo, hi = fit_growth(l, y, models=("power",), window=(1, 8)).intervals["zeta"]
+        hits += lo <= 0.5 <= hi
+    assert 0.93 <= hits / trials <= 0.97
+
+
+def test_rate_consistent_with_zero_is_bounded_also_for_bootstrap_and_free_beta():
+    rng = np.random.default_rng(1)
+    l = np.arange(1, 65)
+    # 16 networks whose own growth exponents scatter around 0: no growth in the ensemble
+    S = np.exp(np.outer(rng.normal(0.0, 0.1, 16), np.log(l)) + 0.01 * rng.standard_normal((16, l.size)))
+    m, se = S.mean(0), S.std(0, ddof=1) / 4
+    r = fit_growth(l, m, se, samples=S, models=("power",), window=(1, 64))
+    lo, hi = r.intervals["zeta"]
+    assert lo <= 0 <= hi and r.regime == "bounded"
+    flat = 1 + 0.01 * rng.standard_normal(l.size)
+    r = fit_growth(l, flat, models=("stretched_exp",))
+    assert r.regime == "bounded"
+
+
+def test_log_values_of_a_deep_decay_fit():
+    """log y = l log 0.05 reaches -2996 (y underflows float64): fitted from the logs."""
+    l = np.arange(0, 1001)
+    r = fit_growth(l, l * np.log(0.05), log=True)
+    assert (r.model, r.regime) == ("exp", "ordered") and r.params["xi"] == pytest.approx(1 / np.log(0.05))

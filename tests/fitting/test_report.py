@@ -115,3 +115,10 @@ def test_the_packages_own_csvs(tmp_path, capsys):
                                              "log_apjn_stderr": np.full(l.size, 0.01)})
     rc, out = _run(capsys, tmp_path / "validate.csv", "--json")
     assert rc == 0 and json.loads(out.out)["params"]["zeta"] == pytest.approx(0.5, abs=1e-9)
+
+
+def test_a_sweeps_csv_is_refused(tmp_path, capsys):
+    assert main(["theory", "toy", "--depth", "50", "--set", "sigma_w2=0.05,2.0", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    rc, out = _run(capsys, tmp_path / "theory.csv")
+    assert rc == 2 and "a sweep (2 grid points" in out.err
