@@ -102,7 +102,8 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
 
     Raises:
         ValueError: bad declaration or depth.
-        FloatingPointError: ``q`` left the float64 range or became NaN.
+        FloatingPointError: ``q`` left the float64 range (overflow, or underflow into the
+            subnormals from a normal value) or became NaN.
     """
     if not isinstance(arch, Architecture):
         raise TypeError(f"solve expects an Architecture declaration (e.g. sigprop.preset('toy')), "
@@ -145,6 +146,9 @@ def _rows(arch: Architecture, grid, rows: slice) -> Architecture:
         if isinstance(v, np.ndarray) and v.ndim:
             changes[f.name] = np.broadcast_to(v, grid)[rows]
     return arch.replace(**changes)
+
+
+_TINY = np.finfo(float).tiny  # smallest normal float64
 
 
 class _Progress:
@@ -197,6 +201,10 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None):
         qs[k + 1] = q
         with np.errstate(divide="ignore", invalid="ignore"):
             log_apjn[k + 1] = log_apjn[k] + np.log(chis[k])
+        if np.any((qs[k + 1] < _TINY) & (qs[k] >= _TINY)):  # into the subnormals: precision is lost, then q = 0
+            raise FloatingPointError(
+                f"q underflowed float64 at sublayer {k} (q = {np.min(qs[k + 1]):.3g}); this phase decays "
+                "exponentially: reduce the depth (log J stays meaningful, q and p do not)")
         # q >= 0 and log(chi) are finite everywhere iff their sums are
         if not (np.isfinite(qs[k + 1].sum()) and np.isfinite(log_apjn[k + 1].sum())):
             raise FloatingPointError(

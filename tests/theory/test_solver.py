@@ -186,3 +186,11 @@ def test_progress_lines_on_long_runs(monkeypatch, capsys):
     assert "sublayer 1,024 of 2,048" in err and "sublayer 2,048 of 2,048" in err
     np.testing.assert_array_equal(traj.q, solver.solve(sigprop.preset("toy", depth=2048)).q)
     assert capsys.readouterr().err == ""  # no progress unless asked
+
+
+def test_q_underflow_is_an_error_not_silent_zeros():
+    """Plain ReLU at sigma_w^2 = 0.1: q = 0.05^l leaves the normal float64 range near l = 236."""
+    traj = sigprop.solve(sigprop.preset("plain", depth=200))
+    assert traj.q[-1] > 0 and np.all(np.isfinite(traj.p / traj.q))
+    with pytest.raises(FloatingPointError, match="underflowed float64 at sublayer 236"):
+        sigprop.solve(sigprop.preset("plain", depth=300))
