@@ -190,10 +190,19 @@ def softmax_pair_moments(n: int, var, rho, *, higher: bool = True):
     return res if higher else (res[0], None, None)
 
 
+#: most quadrature nodes (tau x shared x row-specific logit) of one pair-moment evaluation; the
+#: grids grow like var^1.5 (var = 300 needs 4e9: minutes per call)
+_PAIR_NODES_MAX = 5e9
+
+
 def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.ndarray:
     out = np.empty((3 if higher else 1, v_flat.size))
     v_all = float(v_flat.max(initial=0.0))
     nodes = _tau_grid(n, v_all, 28.0).size * _gauss_rule(np.sqrt(v_all), 32)[0].size ** 2
+    if nodes > _PAIR_NODES_MAX:
+        raise ValueError(f"attention logit variance {v_all:.4g} is too large for the softmax pair moments "
+                         f"({nodes:.2g} quadrature nodes; the grids grow like var^1.5): such logits come from a "
+                         "large sigma_q sigma_k or from q growing without a normalizer; reduce them or the depth")
     chunk = int(np.clip(2e7 // nodes, 1, _CHUNK))
     for start in range(0, v_flat.size, chunk):
         v, r = v_flat[start:start + chunk], r_flat[start:start + chunk]
@@ -205,13 +214,18 @@ def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.nd
         g = sg[:, None] * xg  # (E, G)
 
         def rows(sign):
-            ey, base = _base(tau[None, :, None, None] + sign * g[:, None, :, None]
-                             + se[:, None, None, None] * xe)  # (E, tau, G, eps)
-            bw = base * we
-            b = [bw.sum(-1)]
-            for _ in range(2 if higher else 1):
-                bw = bw * ey
-                b.append(bw.sum(-1))
+            # (E, tau, G): sums over the row-specific logits, in blocks of tau (memory ~2e7 nodes)
+            b = [np.empty((v.size, tau.size, xg.size)) for _ in range(3 if higher else 2)]
+            step = max(1, int(2e7 // (v.size * xg.size * xe.size)))
+            for i in range(0, tau.size, step):
+                blk = slice(i, i + step)
+                ey, base = _base(tau[None, blk, None, None] + sign * g[:, None, :, None]
+                                 + se[:, None, None, None] * xe)  # (E, block, G, eps)
+                bw = base * we
+                b[0][:, blk] = bw.sum(-1)
+                for j in range(1, len(b)):
+                    bw = bw * ey
+                    b[j][:, blk] = bw.sum(-1)
             return b
 
         b = rows(1.0)

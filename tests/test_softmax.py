@@ -132,3 +132,15 @@ def test_pair_moments_limits():
     one = softmax_moments(6, 0.9)
     np.testing.assert_allclose(softmax_pair_moments(6, 0.9, 1.0), one, rtol=1e-12)
     np.testing.assert_allclose(softmax_pair_moments(6, 0.9, 1 - 1e-9), one, rtol=1e-6)
+
+
+def test_large_logit_variance_blocks_memory_and_refuses_what_it_cannot_do():
+    """At var = 40 the pair-moment grids are evaluated in several tau blocks; as the rows become
+    identical (rho -> 1) the pair moments must approach the single-row ones (S2, S3, S22)."""
+    from sigprop.softmax import softmax_pair_moments
+
+    t, u, v = softmax_pair_moments(8, 40.0, 1 - 1e-7)
+    s2, s3, s22 = softmax_moments(8, 40.0)
+    np.testing.assert_allclose([t, u, v], [s2, s3, s22], rtol=2e-6)  # O(1 - rho) apart: ~4e-7 here
+    with pytest.raises(ValueError, match="too large for the softmax pair moments"):
+        softmax_pair_moments(8, 1000.0, 0.3)
