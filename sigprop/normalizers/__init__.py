@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from ..activations import Activation, pointwise
 from .base import Normalizer, NormParams
 from .builtin import BUILTIN, pointwise_apply
@@ -50,10 +52,28 @@ def pointwise_normalizer(name: str, fn: Callable | Activation, dfn: Callable | N
         bounded: ``fn`` saturates at +-infinity (tanh-like); enables the
             saturating 2-D quadrature.
     """
+    if name in _REGISTRY:
+        raise ValueError(f"normalizer {name!r} is already registered")
     act = fn if isinstance(fn, Activation) else pointwise(
         f"pointwise:{name}", fn, dfn, bounded=bounded, register=False, description=description)
+    if act.bounded:
+        _check_saturates(name, act)
     return register_normalizer(Normalizer(name, "pointwise", pointwise_apply(act), activation=act,
                                           description=description or f"user pointwise {name}(alpha h + shift)"))
+
+
+def _check_saturates(name: str, act: Activation) -> None:
+    """``bounded=True`` promises limits at +-infinity, read at +-1e3 by the quadrature: refuse
+    functions that still grow there (``u``, ``u**3``, ``tanh(u / 1e4)``)."""
+    u = np.array([-1e4, -1e3, 1e3, 1e4])
+    with np.errstate(all="ignore"):
+        f = np.asarray(act.fn(u, np), float)
+    grows = not np.all(np.isfinite(f)) or any(abs(f[far]) > 1.01 * abs(f[near]) + 1e-12
+                                                for far, near in ((0, 1), (3, 2)))
+    if grows:
+        raise ValueError(f"normalizer {name!r}: bounded=True needs fn to saturate by |u| = 1e3 "
+                         f"(fn(+-1e3) = {f[1]:.4g}, {f[2]:.4g}; fn(+-1e4) = {f[0]:.4g}, {f[3]:.4g}); "
+                         "declare it with bounded=False")
 
 
 for _n in BUILTIN:

@@ -101,3 +101,14 @@ def test_unknown_normalizer_lists_the_known_ones():
 def test_maps_refuse_bad_moments(name, q, p, alpha, needle):
     with pytest.raises(ValueError, match=needle):
         get_normalizer(name).maps(q, p, NormParams(alpha=alpha))
+
+
+def test_bounded_user_normalizer_must_saturate():
+    with pytest.raises(ValueError, match="bounded=True needs fn to saturate"):
+        pointwise_normalizer("cube_bounded_test", lambda u, xp: u ** 3)
+    with pytest.raises(ValueError, match="bounded=True needs fn to saturate"):
+        pointwise_normalizer("slow_tanh_test", lambda u, xp: xp.tanh(u / 1e4))
+    assert "cube_bounded_test" not in available_normalizers()
+    norm = pointwise_normalizer("cube_unbounded_test", lambda u, xp: u ** 3, bounded=False)
+    qt = norm.maps(1.0, 0.5, NormParams(alpha=1.0))[0]
+    assert qt == pytest.approx(15.0)  # E[h^6] = 15 for h ~ N(0, 1)
