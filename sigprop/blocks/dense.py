@@ -52,7 +52,12 @@ class DenseBranch:
             scale = 1.0 / np.asarray(s.params.alpha, float)
             m2 = gaussian.expect(lambda h: psi(h) ** 2, s.q, scale=scale)
             dm = gaussian.expect(lambda h: dpsi(h) ** 2, s.q, scale=scale)
-            k = gaussian.expect2(psi, None, s.q, s.p, scale=scale) if need_p else None
+            k = None
+            if need_p and nact.bounded:  # psi saturates: the tensor rule misses its oblique feature lines
+                lo, hi = (float(v) for v in act.fn(np.array(nact.limits), NP))
+                k = gaussian.expect2_bounded(psi, s.q, s.p, scale=scale, lo=lo, hi=hi)
+            elif need_p:
+                k = gaussian.expect2(psi, None, s.q, s.p, scale=scale)
         dq = sw2 * m2 + sb2
         dp = sw2 * k + sb2 if need_p else None
         if cross:  # tangents pass token by token: djp = sw2 E[psi'(h_a) psi'(h_b)] jp
