@@ -81,7 +81,21 @@ def _ratio(sd: np.ndarray, scale) -> np.ndarray:
     return np.broadcast_to(r, np.broadcast_shapes(sd.shape, scale.shape))
 
 
-def expect(f: ArrayFn, q, *, scale=None, nodes: int | None = None) -> np.ndarray:
+def _sinh_rule_centered(ratio: np.ndarray, c: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_sinh_rule` with the nodes clustered at ``x = c`` (standardized units) instead of 0:
+    ``x = c + sinh(u) / ratio``, ``u`` uniform over the bulk ``|x| <= TAIL``."""
+    ratio = np.asarray(ratio, dtype=float)[..., None]
+    c = np.asarray(c, dtype=float)[..., None]
+    u0, u1 = np.arcsinh(ratio * (-TAIL - c)), np.arcsinh(ratio * (TAIL - c))
+    t = np.arange(-m, m + 1) / m
+    u = 0.5 * (u1 + u0) + 0.5 * (u1 - u0) * t
+    x = c + np.sinh(u) / ratio
+    w = (0.5 * (u1 - u0) / m) * np.cosh(u) / ratio * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+    w[..., [0, -1]] *= 0.5  # trapezoid ends (the symmetric rule's ends carry ~1e-22 of mass)
+    return x, w
+
+
+def expect(f: ArrayFn, q, *, scale=None, nodes: int | None = None, center=None) -> np.ndarray:
     """``E[f(h)]`` for ``h ~ N(0, q)``, broadcasting over ``q``.
 
     Args:
@@ -90,6 +104,8 @@ def expect(f: ArrayFn, q, *, scale=None, nodes: int | None = None) -> np.ndarray
         scale: feature scale of ``f`` (e.g. ``1/alpha`` for ``tanh(alpha h)``).
             ``None`` selects Gauss–Hermite, otherwise the sinh-mapped trapezoid.
         nodes: Gauss–Hermite node count, or half the sinh node count.
+        center: where ``f``'s feature sits (e.g. ``-shift/alpha`` for ``tanh(alpha h + shift)``);
+            the sinh nodes cluster there instead of at 0 (``scale`` must be given).
 
     Returns:
         Array of shape ``q.shape`` (or the broadcast of ``q`` and ``scale``).
@@ -98,6 +114,14 @@ def expect(f: ArrayFn, q, *, scale=None, nodes: int | None = None) -> np.ndarray
     sd = np.sqrt(q)
     if scale is None:
         x, w = _hermite(nodes or GH_NODES)
+        return np.sum(f(sd[..., None] * x) * w, axis=-1)
+    if center is not None and np.any(np.asarray(center) != 0):
+        ratio = _ratio(sd, scale)
+        shape = np.broadcast_shapes(ratio.shape, np.shape(center))
+        ratio, sd = np.broadcast_to(ratio, shape), np.broadcast_to(sd, shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(sd > 0, np.asarray(center, float) / np.where(sd > 0, sd, 1.0), 0.0)
+        x, w = _sinh_rule_centered(ratio, np.broadcast_to(c, shape), nodes or SINH_NODES)
         return np.sum(f(sd[..., None] * x) * w, axis=-1)
     ratio = _ratio(sd, scale)
     sd = np.broadcast_to(sd, ratio.shape)

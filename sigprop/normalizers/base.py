@@ -144,8 +144,10 @@ class Normalizer:
         a1, s1 = alpha[..., None], shift[..., None]
         scale = 1.0 / alpha
         f = lambda h: act.fn(a1 * h + s1, NP)  # noqa: E731
-        qt = gaussian.expect(lambda h: f(h) ** 2, q, scale=scale)
-        qh = alpha ** 2 * gaussian.expect(lambda h: act.derivative(a1 * h + s1, NP) ** 2, q, scale=scale)
+        center = -shift / alpha  # where the feature sits: the sinh nodes cluster there
+        qt = gaussian.expect(lambda h: f(h) ** 2, q, scale=scale, center=center)
+        qh = alpha ** 2 * gaussian.expect(lambda h: act.derivative(a1 * h + s1, NP) ** 2, q, scale=scale,
+                                          center=center)
         pt = None
         if need_p and p is not None:
             if act.bounded:

@@ -112,3 +112,21 @@ def test_bounded_user_normalizer_must_saturate():
     norm = pointwise_normalizer("cube_unbounded_test", lambda u, xp: u ** 3, bounded=False)
     qt = norm.maps(1.0, 0.5, NormParams(alpha=1.0))[0]
     assert qt == pytest.approx(15.0)  # E[h^6] = 15 for h ~ N(0, 1)
+
+
+@pytest.mark.parametrize("shift, q", [(10.0, 1e4), (10.0, 1e6), (5.0, 1e6), (2.0, 3.0)])
+def test_shifted_pointwise_maps_at_large_q(shift, q):
+    """Derf with a shift: qh = alpha^2 (4/pi) / sqrt(1 + 4 alpha^2 q) exp(-2 s^2 / (1 + 4 alpha^2 q)) in
+    closed form (was 1.2% off at s = 10, q = 1e6: the nodes clustered at h = 0, the feature sits at
+    h = -s/alpha); DyT's qt against scipy quadrature."""
+    from scipy import integrate
+
+    alpha = 1.0
+    _, _, qh = get_normalizer("derf").maps(q, None, NormParams(alpha=alpha, shift=shift), need_p=False)
+    ref = alpha ** 2 * (4 / np.pi) / np.sqrt(1 + 4 * alpha ** 2 * q) * np.exp(-2 * shift ** 2 / (1 + 4 * alpha ** 2 * q))
+    assert qh == pytest.approx(ref, rel=1e-12)
+    qt, _, _ = get_normalizer("dyt").maps(q, None, NormParams(alpha=alpha, shift=shift), need_p=False)
+    sd = np.sqrt(q)
+    ref = integrate.quad(lambda h: np.tanh(alpha * h + shift) ** 2 * np.exp(-h * h / (2 * q)) / np.sqrt(2 * np.pi * q),
+                         -12 * sd, 12 * sd, points=[-shift / alpha], limit=500)[0]
+    assert qt == pytest.approx(ref, rel=1e-12)
