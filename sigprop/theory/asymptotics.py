@@ -102,7 +102,9 @@ def rho_fixed_point(arch: Architecture, q: float | None = None) -> float:
     ``F(rho) = dp(rho)/dq(rho) = rho`` (increments over one period at large
     ``q``), found by a sign scan and :func:`scipy.optimize.brentq`. ``rho = 1``
     is always a root (identical tokens stay identical); it is the attractor
-    when ``F(rho) > rho`` just below 1 (ReLU MLPs, attention).
+    when ``F(rho) > rho`` just below 1 (ReLU MLPs, attention). Where every ``rho``
+    is a root (``F(rho) = rho``: the toy Pre-LN model conserves ``rho``) the answer
+    is the initial ``p0/q0``.
 
     Args:
         arch: a single declaration.
@@ -119,6 +121,8 @@ def rho_fixed_point(arch: Architecture, q: float | None = None) -> float:
     grid = np.concatenate([np.linspace(0.0, 0.99, 100), 1 - np.logspace(-2, -6, 9)])
     dq, dp, _, _ = _period_increments(arch, q, grid)  # the whole scan in one vectorized call
     vals = dp / dq - grid
+    if np.max(np.abs(vals)) <= 1e-12:  # neutral: rho is conserved (toy Pre-LN), it stays at p0/q0
+        return float(np.clip(float(arch.p0) / float(arch.q0), -1.0, 1.0))
     for i in range(len(grid) - 1):  # stable root: g goes from + to -
         if vals[i] > 0 and vals[i + 1] <= 0:
             return float(optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-14))

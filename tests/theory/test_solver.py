@@ -194,3 +194,14 @@ def test_q_underflow_is_an_error_not_silent_zeros():
     assert traj.q[-1] > 0 and np.all(np.isfinite(traj.p / traj.q))
     with pytest.raises(FloatingPointError, match="underflowed float64 at sublayer 236"):
         sigprop.solve(sigprop.preset("plain", depth=300))
+
+
+def test_neutral_rho_fixed_point_is_the_conserved_initial_rho():
+    """Toy Pre-LN: F(rho) = rho for every rho (rho is conserved), so the large-depth rho is p0/q0."""
+    from sigprop.theory.asymptotics import rho_fixed_point
+
+    for p0 in (0.5, 0.3, -0.2):
+        arch = sigprop.preset("toy", normalizer="layernorm", q0=1.0, p0=p0, depth=2000)
+        traj = sigprop.solve(arch)
+        assert rho_fixed_point(arch) == pytest.approx(p0)
+        assert traj.p[-1] / traj.q[-1] == pytest.approx(p0, abs=1e-9)
