@@ -50,18 +50,20 @@ def _hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, w / np.sqrt(2.0 * np.pi)
 
 
-def _sinh_rule(ratio: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+def _sinh_rule(ratio: np.ndarray, m: int, c=None) -> tuple[np.ndarray, np.ndarray]:
     """Nodes ``x`` and weights for ``E[f(X)]``, ``X ~ N(0, 1)``.
 
     ``ratio = sqrt(q) / w >= 1`` is how much wider the Gaussian is than the
-    feature; node ``x = sinh(u) / ratio`` with ``u`` uniform on
-    ``[-asinh(TAIL ratio), asinh(TAIL ratio)]``.
+    feature; node ``x = c + sinh(u) / ratio`` with ``u`` uniform over the bulk
+    ``|x| <= TAIL``, so the nodes cluster at the feature's position ``c``
+    (standardized units; ``None`` is 0, the symmetric rule).
     """
     ratio = np.asarray(ratio, dtype=float)[..., None]
-    umax = np.arcsinh(TAIL * ratio)
-    u = umax * (np.arange(-m, m + 1) / m)
-    x = np.sinh(u) / ratio
-    w = (umax / m) * np.cosh(u) / ratio * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+    c = 0.0 if c is None else np.asarray(c, dtype=float)[..., None]
+    u0, u1 = np.arcsinh(ratio * (-TAIL - c)), np.arcsinh(ratio * (TAIL - c))
+    u = 0.5 * (u1 + u0) + 0.5 * (u1 - u0) * (np.arange(-m, m + 1) / m)
+    x = c + np.sinh(u) / ratio
+    w = (0.5 * (u1 - u0) / m) * np.cosh(u) / ratio * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
     return x, w
 
 
@@ -79,20 +81,6 @@ def _ratio(sd: np.ndarray, scale) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(sd > scale, sd / scale, 1.0)
     return np.broadcast_to(r, np.broadcast_shapes(sd.shape, scale.shape))
-
-
-def _sinh_rule_centered(ratio: np.ndarray, c: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_sinh_rule` with the nodes clustered at ``x = c`` (standardized units) instead of 0:
-    ``x = c + sinh(u) / ratio``, ``u`` uniform over the bulk ``|x| <= TAIL``."""
-    ratio = np.asarray(ratio, dtype=float)[..., None]
-    c = np.asarray(c, dtype=float)[..., None]
-    u0, u1 = np.arcsinh(ratio * (-TAIL - c)), np.arcsinh(ratio * (TAIL - c))
-    t = np.arange(-m, m + 1) / m
-    u = 0.5 * (u1 + u0) + 0.5 * (u1 - u0) * t
-    x = c + np.sinh(u) / ratio
-    w = (0.5 * (u1 - u0) / m) * np.cosh(u) / ratio * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
-    w[..., [0, -1]] *= 0.5  # trapezoid ends (the symmetric rule's ends carry ~1e-22 of mass)
-    return x, w
 
 
 def expect(f: ArrayFn, q, *, scale=None, nodes: int | None = None, center=None) -> np.ndarray:
@@ -115,17 +103,14 @@ def expect(f: ArrayFn, q, *, scale=None, nodes: int | None = None, center=None) 
     if scale is None:
         x, w = _hermite(nodes or GH_NODES)
         return np.sum(f(sd[..., None] * x) * w, axis=-1)
-    if center is not None and np.any(np.asarray(center) != 0):
-        ratio = _ratio(sd, scale)
-        shape = np.broadcast_shapes(ratio.shape, np.shape(center))
-        ratio, sd = np.broadcast_to(ratio, shape), np.broadcast_to(sd, shape)
+    ratio = _ratio(sd, scale)
+    ratio = np.broadcast_to(ratio, np.broadcast_shapes(ratio.shape, np.shape(center)))
+    sd = np.broadcast_to(sd, ratio.shape)
+    c = None
+    if center is not None:  # the feature's position in units of sd (0 where q = 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.where(sd > 0, np.asarray(center, float) / np.where(sd > 0, sd, 1.0), 0.0)
-        x, w = _sinh_rule_centered(ratio, np.broadcast_to(c, shape), nodes or SINH_NODES)
-        return np.sum(f(sd[..., None] * x) * w, axis=-1)
-    ratio = _ratio(sd, scale)
-    sd = np.broadcast_to(sd, ratio.shape)
-    x, w = _sinh_rule(ratio, nodes or SINH_NODES)
+    x, w = _sinh_rule(ratio, nodes or SINH_NODES, c)
     return np.sum(f(sd[..., None] * x) * w, axis=-1)
 
 

@@ -108,10 +108,13 @@ def _prepare(layers, values, stderr, log=False):
     return l, y, se, keep, order, n_bad
 
 
-def _weights(y, se, resolution):
+def _weights(y, se, resolution, log=False):
+    """``1 / sqrt(stderr(log y)^2 + resolution^2)``: ``stderr(log y) = se / y``, or ``se`` itself
+    when ``y`` already holds log values (``log``); all ones without errors."""
     if se is None:
         return np.ones_like(y)
-    return 1.0 / np.sqrt((se / y) ** 2 + resolution ** 2)
+    rel = se if log else se / y
+    return 1.0 / np.sqrt(rel ** 2 + resolution ** 2)
 
 
 def _bic(fit: M.ModelFit, n: int, known: bool, resolution: float) -> float:
@@ -232,10 +235,8 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
     if log and samples is not None:
         raise ValueError("samples (per-network values for the bootstrap) need linear values: log=False")
     l, y, se, keep, order, n_bad = _prepare(layers, values, stderr, log)
-    if log:  # se is then the error of log y, i.e. the relative error of y
-        logy, sw = y, (np.ones_like(y) if se is None else 1.0 / np.sqrt(se ** 2 + resolution ** 2))
-    else:
-        logy, sw = np.log(y), _weights(y, se, resolution)
+    logy = y if log else np.log(y)
+    sw = _weights(y, se, resolution, log)
     known = se is not None
     min_points = max(6, max((3 if n == "stretched_exp" else 2) for n in names) + 4)
 
