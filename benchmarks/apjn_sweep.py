@@ -17,9 +17,13 @@ Reports, for one configuration (ensemble of ``networks`` networks):
 * the sweep's achieved FLOP/s (matmul FLOPs counted analytically, see
   :func:`sublayer_flops`; element-wise work not counted) as a fraction of this
   machine's measured float32 matmul FLOP/s (same default matmul precision);
+* ``grid``: Derf at ``--grid`` values of alpha (default 10) as ONE sweep, each
+  network's weight draws shared by all alphas, against one alpha alone: the
+  draws' share falls by the grid size and every weight matrix multiplies that
+  many times more rows;
 * ``--vit``: THEORY.md's ViT-like reference (d = 1024, n = 197, 256 sublayers,
   8 networks) for Pre-LN and Derf at 10 values of alpha: full ``simulate``
-  (forward and reverse sweeps) time per run;
+  (forward and reverse sweeps) time per run, and the Derf runs again as one sweep;
 * ``--breakdown``: the sweep alone again with 1 and 8 probes and with 4x the
   networks (how its time splits into primal and per-probe work, and how it
   scales with the batch); ``--sweep-only`` skips everything but the sweeps.
@@ -94,14 +98,37 @@ def _keys(networks: int, rng: str):
     return jax.vmap(lambda i: jax.random.fold_in(root, i))(np.arange(networks))
 
 
-def sweep_time(net, networks: int, probes: int, rng: str = "threefry2x32") -> tuple[float, float]:
-    """``(seconds, matmul FLOPs)`` of the all-layer forward sweep of ``networks`` networks."""
+def sweep_time(net, networks: int, probes: int, rng: str = "threefry2x32", sweep=None) -> tuple[float, float]:
+    """``(seconds, matmul FLOPs)`` of the all-layer forward sweep of ``networks`` networks.
+
+    ``sweep``: a :class:`sigprop.montecarlo.network.Sweep` (``net`` is then its
+    ``net``): every network runs on all grid points at once, sharing its weight draws.
+    """
     from sigprop.montecarlo.engine import _ensemble_fn
 
-    sweep = _ensemble_fn(net, probes, 0, False, False)
-    t = _time(lambda k: sweep(k, net.hyper, None), _keys(networks, rng))
+    axes, points, hyper = (None, 1, net.hyper) if sweep is None else (sweep.axes, sweep.size, sweep.hyper)
+    fn = _ensemble_fn(net, probes, 0, False, False, axes, points)
+    t = _time(lambda k: fn(k, hyper, None), _keys(networks, rng))
     arch, d = net.arch, net.d
-    return t, (sublayer_flops(arch, d) + probes * sublayer_flops(arch, d, tangent=True)) * networks
+    return t, (sublayer_flops(arch, d) + probes * sublayer_flops(arch, d, tangent=True)) * networks * points
+
+
+def grid_sweep(arch, *, networks: int, probes: int, points: int, rng: str = "threefry2x32") -> dict:
+    """The sweep of Derf at ``points`` values of alpha: one grid point alone vs all in one sweep.
+
+    The grid sweep draws each network's weights once for all points (see
+    :class:`sigprop.montecarlo.network.Sweep`), so the draws' share of the time
+    falls by ``points`` and every weight matrix multiplies ``points`` times more rows.
+    """
+    from sigprop.montecarlo import Network
+    from sigprop.montecarlo.network import Sweep
+
+    one = arch.replace(normalizer="derf", alpha=1.0)
+    t1, f1 = sweep_time(Network(one), networks, probes, rng)
+    sw = Sweep.build(one.replace(alpha=np.linspace(0.1, 2.0, points)))
+    tg, fg = sweep_time(sw.net, networks, probes, rng, sw)
+    return {"points": points, "point_sweep_s": t1, "point_flops": f1, "grid_sweep_s": tg, "grid_flops": fg,
+            "grid_speedup": points * t1 / tg}
 
 
 def breakdown(arch, *, networks: int, probes: int, peak: float, rng: str = "threefry2x32") -> dict:
@@ -120,7 +147,8 @@ def breakdown(arch, *, networks: int, probes: int, peak: float, rng: str = "thre
     return {"rows": rows, "per_probe_s": per_probe, "primal_and_draws_s": t1 - per_probe}
 
 
-def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32", sweep_only: bool = False) -> dict:
+def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32", sweep_only: bool = False,
+          grid: int = 1) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -135,6 +163,8 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32", sweep_
     t_sweep, flops = sweep_time(net, networks, probes, rng)
     out = {"d": d, "n": n, "L": L, "networks": networks, "probes": probes, "sweep_s": t_sweep,
            "sweep_flops": flops, "sweep_flops_per_s": flops / t_sweep, "rng": rng}
+    if grid > 1:  # (1') the same sweep over a grid of alphas, weights shared by the grid points
+        out["grid"] = grid_sweep(arch, networks=networks, probes=probes, points=grid, rng=rng)
     if sweep_only:
         return out
 
@@ -209,12 +239,45 @@ def vit_alphas(base, networks: int, probes: int, alphas, rng: str = "threefry2x3
                      "log_apjn_L": float(r.mean("log_apjn")[-1]), "q_L": float(r.mean("q")[-1])})
         print(f"  vit {norm:9s} alpha={alpha:.2f}: {runs[-1]['seconds']:.2f} s, log J(0,L) = "
               f"{runs[-1]['log_apjn_L']:.3f}", file=sys.stderr, flush=True)
+    # the Derf runs again as one sweep over alpha (each network's weights, input and probes shared by the
+    # alphas, as in the separate runs with the same seed): same numbers to round-off, one compilation
+    grid_s = []
+    for _ in range(2):  # the first call compiles
+        t = time.perf_counter()
+        g = simulate(base.replace(normalizer="derf", alpha=np.asarray(alphas, float)), samples=networks,
+                     probes=probes, rng=rng)
+        grid_s.append(time.perf_counter() - t)
+    sep = np.array([r["log_apjn_L"] for r in runs[1:]])
+    diff = float(np.max(np.abs(g.mean("log_apjn")[-1] - sep)))
+    print(f"  vit derf at {len(alphas)} alphas as one sweep: {grid_s[0]:.2f} s with compilation, {grid_s[1]:.2f} s "
+          f"again (separately {sum(r['seconds'] for r in runs[1:]):.2f} s, the first with compilation); "
+          f"max |log J(0,L) difference| {diff:.2g}", file=sys.stderr, flush=True)
     return {"runs": runs, "total_s": sum(r["seconds"] for r in runs), "networks": networks, "probes": probes,
-            "d": base.width, "n": base.n_tokens, "L": base.depth, "rng": rng}
+            "d": base.width, "n": base.n_tokens, "L": base.depth, "rng": rng,
+            "derf_grid_s": grid_s[0], "derf_grid_again_s": grid_s[1],
+            "derf_separate_s": sum(r["seconds"] for r in runs[1:]),
+            "derf_grid_max_abs_diff": diff}
+
+
+def _report_grid(r: dict, peak: float) -> None:
+    g = r["grid"]
+    g["point_fraction_of_matmul"] = g["point_flops"] / g["point_sweep_s"] / peak
+    g["grid_fraction_of_matmul"] = g["grid_flops"] / g["grid_sweep_s"] / peak
+    bound = ""
+    if "draws_s" in r:
+        ideal = g["grid_flops"] / peak
+        g["draws_bound_fraction"] = ideal / (ideal + r["draws_s"])
+        bound = f"; the draws bound it at {100 * g['draws_bound_fraction']:.0f}%"
+    print(f"  d={r['d']} n={r['n']} L={r['L']}: Derf sweep at {g['points']} alphas in one sweep (shared weight "
+          f"draws) {g['grid_sweep_s']:.3g} s = {100 * g['grid_fraction_of_matmul']:.0f}% of matmul{bound}; one "
+          f"alpha alone {g['point_sweep_s']:.3g} s = {100 * g['point_fraction_of_matmul']:.0f}% "
+          f"(grid x{g['grid_speedup']:.2f} faster than {g['points']} single sweeps)", file=sys.stderr, flush=True)
 
 
 def _report(r: dict, peak: float) -> dict:
     r["sweep_fraction_of_matmul"] = r["sweep_flops_per_s"] / peak
+    if "grid" in r:
+        _report_grid(r, peak)
     if "full_s" not in r:  # --sweep-only
         print(f"  d={r['d']} n={r['n']} L={r['L']}: sweep {r['sweep_s']:.3g} s, "
               f"{r['sweep_flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['sweep_fraction_of_matmul']:.0f}% of matmul",
@@ -250,6 +313,8 @@ def main(argv=None) -> int:
                     help="time the forward sweeps only (no reverse-mode, jacfwd, draws or alpha runs)")
     ap.add_argument("--breakdown", action="store_true",
                     help="also the sweep at 1 and 8 probes and at 4x the networks")
+    ap.add_argument("--grid", type=int, default=None,
+                    help="alphas of the shared-weights grid sweep (default 10, --quick 3; 1: skip it)")
     ap.add_argument("--rng", default="threefry2x32", choices=("threefry2x32", "rbg", "unsafe_rbg"),
                     help="JAX PRNG implementation for the weight draws")
     args = ap.parse_args(argv)
@@ -269,13 +334,14 @@ def main(argv=None) -> int:
     peak = matmul_flops(1024 if quick or jax.default_backend() == "cpu" else 8192)
     out = {"device": device, "jax": jax.__version__, "matmul_flops_per_s": peak}
     kw = {"probes": args.probes, "rng": args.rng}
+    grid = args.grid or (3 if quick else 10)
     if not args.only_vit:
-        out.update(_report(bench(arch, networks=nets, sweep_only=args.sweep_only, **kw), peak))
+        out.update(_report(bench(arch, networks=nets, sweep_only=args.sweep_only, grid=grid, **kw), peak))
         if args.breakdown:
             out["breakdown"] = breakdown(arch, networks=nets, peak=peak, **kw)
     if args.vit or args.only_vit:
         vit, vnets = vit_reference(quick), args.networks or (2 if quick else 8)
-        out["vit_sweep"] = _report(bench(vit, networks=vnets, sweep_only=args.sweep_only, **kw), peak)
+        out["vit_sweep"] = _report(bench(vit, networks=vnets, sweep_only=args.sweep_only, grid=grid, **kw), peak)
         if args.breakdown:
             out["vit_breakdown"] = breakdown(vit, networks=vnets, peak=peak, **kw)
         if not args.sweep_only:

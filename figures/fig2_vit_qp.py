@@ -86,23 +86,29 @@ def monte_carlo(sz: Sizes, device=None, seed: int = 0, progress: bool = True) ->
     """``{(normalizer, alpha): {name: (mean, stderr)}}`` from ``sz.samples`` networks each.
 
     Only the forward pass is needed (``backward=False``, one probe); ``rho`` is
-    the mean over networks of each network's ``p/q``.
+    the mean over networks of each network's ``p/q``. The Derf alphas run as one
+    sweep (each network's weights, input and probe shared by the alphas, as in
+    separate runs with the same seed).
     """
     from sigprop.montecarlo import simulate
 
-    configs = [("layernorm", 0.0)] + [("derf", float(a)) for a in sz.alphas]
+    alphas = tuple(float(a) for a in sz.alphas)
     out = {}
     t0 = time.perf_counter()
-    for norm, a in configs:
-        arch = architecture(sz, norm, a if norm == "derf" else 1.0)
-        res = simulate(arch, width=sz.width, samples=sz.samples, probes=1, seed=seed, device=device,
-                       backward=False)
+    se = lambda x: np.std(x, axis=0, ddof=1) / np.sqrt(x.shape[0])  # noqa: E731
+    for norm, alpha in [("layernorm", 1.0), ("derf", np.asarray(alphas))]:
+        res = simulate(architecture(sz, norm, alpha), width=sz.width, samples=sz.samples, probes=1, seed=seed,
+                       device=device, backward=False)
         rho = res.p / res.q
-        se = lambda x: np.std(x, axis=0, ddof=1) / np.sqrt(x.shape[0])  # noqa: E731
-        out[norm, a] = {"q": (res.mean("q"), res.stderr("q")), "p": (res.mean("p"), res.stderr("p")),
-                        "rho": (rho.mean(axis=0), se(rho))}
+        keys = [(norm, 0.0)] if norm == "layernorm" else [(norm, a) for a in alphas]
+        for i, key in enumerate(keys):
+            col = (lambda x: x) if norm == "layernorm" else (lambda x, i=i: x[..., i])  # noqa: E731
+            out[key] = {"q": (col(res.mean("q")), col(res.stderr("q"))),
+                        "p": (col(res.mean("p")), col(res.stderr("p"))),
+                        "rho": (col(rho.mean(axis=0)), col(se(rho)))}
         if progress:
-            print(f"  [vit-qp] Monte-Carlo {norm} alpha={a:g}: {sz.samples} networks of width {sz.width} "
+            what = "" if norm == "layernorm" else f" at alpha = {', '.join(f'{a:g}' for a in alphas)}"
+            print(f"  [vit-qp] Monte-Carlo {norm}{what}: {sz.samples} networks of width {sz.width} "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)
     return out
 

@@ -9,8 +9,17 @@ import numpy as np
 PANELS = (("q", "q[l]"), ("p", "p[l]"), ("log_apjn", "log J(0, l)"), ("log_apjn_back", "log J(l, L)"))
 
 
+def _labels(report: dict) -> list[str]:
+    """The swept fields' values per grid point (``"alpha=0.5"``), from the report's declaration."""
+    shape = tuple(report["grid_shape"])
+    swept = {k: np.broadcast_to(np.asarray(v, float), shape).ravel() for k, v in report["arch"].items()
+             if isinstance(v, list) and v and not any(isinstance(x, str) for x in np.ravel(v))}
+    return [" ".join(f"{k}={v[i]:g}" for k, v in swept.items()) for i in range(int(np.prod(shape)))]
+
+
 def plot_validation(report: dict, path) -> Path:
-    """Four panels (q, p, log J(0,l), log J(l,L)): theory line, Monte-Carlo means with 2-stderr bars.
+    """Four panels (q, p, log J(0,l), log J(l,L)): theory line, Monte-Carlo means with 2-stderr bars
+    (one colour per grid point for a sweep).
 
     Args:
         report: :func:`sigprop.validation.compare` output.
@@ -23,6 +32,8 @@ def plot_validation(report: dict, path) -> Path:
 
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
     d = report["width"]
+    sweep = bool(report.get("grid_shape"))
+    labels = _labels(report) if sweep else []
     for ax, (name, label) in zip(axes, PANELS):
         e = report.get(name)
         ax.set_title(label)
@@ -32,13 +43,22 @@ def plot_validation(report: dict, path) -> Path:
             continue
         th = np.asarray(e["theory"], float)
         layers = np.arange(len(th))
-        ax.plot(layers, th, "k-", lw=1.2, label="theory (d = inf)")
-        ax.errorbar(layers, e["mean"], yerr=2 * np.nan_to_num(e["stderr"]), fmt="o", ms=2.5, capsize=1.5,
-                    label=f"Monte-Carlo d = {d}")
+        cols = lambda key: np.asarray(e[key], float).reshape(len(th), -1).T  # noqa: E731  (one per grid point)
+        for i, (t, m, se) in enumerate(zip(cols("theory"), cols("mean"), cols("stderr"))):
+            color = "k" if not sweep else plt.cm.viridis(i / max(1, len(labels) - 1))
+            tag = "" if not sweep else f" {labels[i]}"
+            ax.plot(layers, t, "-", color=color, lw=1.2, label=f"theory (d = inf){tag}" if not sweep else tag)
+            ax.errorbar(layers, m, yerr=2 * np.nan_to_num(se), fmt="o", ms=2.5, capsize=1.5,
+                        color=None if not sweep else color, label=f"Monte-Carlo d = {d}" if not sweep else None)
         if "mean_2d" in e:
-            ax.errorbar(layers + 0.2, e["mean_2d"], yerr=2 * np.nan_to_num(e["stderr_2d"]), fmt="s", ms=2.5,
-                        capsize=1.5, label=f"Monte-Carlo d = {2 * d}")
-    axes[0].legend(fontsize=7)
+            for i, (m, se) in enumerate(zip(cols("mean_2d"), cols("stderr_2d"))):
+                color = None if not sweep else plt.cm.viridis(i / max(1, len(labels) - 1))
+                ax.errorbar(layers + 0.2, m, yerr=2 * np.nan_to_num(se), fmt="s", ms=2.5, capsize=1.5,
+                            color=color, mfc="none" if sweep else None,
+                            label=f"Monte-Carlo d = {2 * d}" if not sweep else None)
+    axes[0].legend(fontsize=7, title=("lines: theory; o: d = %d%s" % (d, ", s: 2d" if "mean_2d" in report["q"]
+                                                                      else "")) if sweep else None,
+                   title_fontsize=7)
     fig.suptitle(f"{report['arch'].get('arch')} / {report['arch'].get('normalizer')}: "
                  f"{'agreement' if report['ok'] else 'disagreement'} (max |z| = {report['max_abs_z']:.2f})",
                  fontsize=9)

@@ -160,6 +160,17 @@ class Architecture:
             raise ValueError(f"swept fields must broadcast together (equal-length lists are paired point by "
                              f"point); got shapes {swept}") from None
 
+    def swept_fields(self) -> list[str]:
+        """Names of the array-valued (swept) fields."""
+        return [f.name for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), np.ndarray) and getattr(self, f.name).ndim]
+
+    def grid_points(self) -> list:
+        """The scalar declarations of a sweep, in row-major order of :meth:`grid_shape` (``[self]`` if none)."""
+        shape = self.grid_shape()
+        arrays = {k: np.broadcast_to(getattr(self, k), shape).ravel() for k in self.swept_fields()}
+        return [self.replace(**{k: float(v[i]) for k, v in arrays.items()}) for i in range(int(np.prod(shape)))]
+
     def sublayer(self, k: int):
         """The ``k``-th sublayer (0-based): an object with ``step(q, p, need_p)``."""
         raise NotImplementedError(f"{type(self).__name__} declares no sublayers; use one of "

@@ -64,28 +64,15 @@ def _run_theory(args) -> int:
 def _theory_columns(arch, traj) -> dict:
     """CSV columns of a trajectory: ``layer, q, p, chi, log_apjn, log_apjn_back`` (``chi`` of the
     sublayer leaving layer ``l``; ``nan`` at ``l = L``); for a sweep, one row per grid point and
-    layer, led by ``point`` (flat grid index) and the swept fields' values."""
-    import dataclasses
-
+    layer, led by ``point`` (flat grid index) and the swept fields' values (:func:`io.grid_columns`)."""
     import numpy as np
 
-    L1 = arch.depth + 1
-    shape = traj.q.shape[1:]
-    npts = int(np.prod(shape, dtype=int))
-    chi = np.concatenate([np.asarray(traj.chi, float).reshape(L1 - 1, npts), np.full((1, npts), np.nan)])
-    per = {"q": traj.q, "p": traj.p, "chi": chi, "log_apjn": traj.log_apjn, "log_apjn_back": traj.log_apjn_back}
-    per = {k: (np.full((L1, npts), np.nan) if v is None else np.asarray(v, float).reshape(L1, npts).T.ravel())
-           for k, v in per.items()}  # point-major, then layer
-    cols = {}
-    if shape:
-        cols["point"] = np.repeat(np.arange(npts), L1)
-        for f in dataclasses.fields(arch):
-            v = getattr(arch, f.name)
-            if not isinstance(v, (str, tuple)) and np.ndim(v) > 0:
-                cols[f.name] = np.repeat(np.broadcast_to(np.asarray(v, float), shape).ravel(), L1)
-    cols["layer"] = np.tile(np.arange(L1), npts)
-    cols.update(per)
-    return cols
+    from . import io
+
+    chi = np.asarray(traj.chi, float)
+    chi = np.concatenate([chi, np.full((1,) + chi.shape[1:], np.nan)])
+    return io.grid_columns(arch, {"q": traj.q, "p": traj.p, "chi": chi, "log_apjn": traj.log_apjn,
+                                  "log_apjn_back": traj.log_apjn_back})
 
 
 def _add_validate(sub) -> None:

@@ -219,6 +219,26 @@ def write_csv(path, columns: Mapping[str, Iterable]) -> Path:
     return path
 
 
+def grid_columns(arch: Architecture, per_layer: Mapping[str, object]) -> dict:
+    """Long-format CSV columns of per-layer arrays ``(L+1, *grid)`` (``None``: all ``nan``).
+
+    One row per layer; for a sweep (``arch.grid_shape() != ()``) one row per grid
+    point and layer, point-major, led by ``point`` (flat grid index) and the
+    swept fields' values.
+    """
+    shape = arch.grid_shape()
+    L1, npts = arch.depth + 1, int(np.prod(shape, dtype=int))
+    cols = {}
+    if shape:
+        cols["point"] = np.repeat(np.arange(npts), L1)
+        for k in arch.swept_fields():
+            cols[k] = np.repeat(np.broadcast_to(np.asarray(getattr(arch, k), float), shape).ravel(), L1)
+    cols["layer"] = np.tile(np.arange(L1), npts)
+    for k, v in per_layer.items():
+        cols[k] = np.full(L1 * npts, np.nan) if v is None else np.asarray(v, float).reshape(L1, npts).T.ravel()
+    return cols
+
+
 def _fmt(v):
     if isinstance(v, (float, np.floating)):
         return repr(float(v))

@@ -75,9 +75,12 @@ def normal_equivalent(t, dof):
 
 
 def _rms(x, other):
-    """rms of ``x`` over the layers where both ``x`` and ``other`` are finite."""
-    x = x[np.isfinite(x) & np.isfinite(other)]
-    return float(np.sqrt(np.mean(x * x))) if x.size else float("nan")
+    """rms of ``x`` over the layers (axis 0) where both ``x`` and ``other`` are finite; one per grid point."""
+    ok = np.isfinite(x) & np.isfinite(other)
+    count = ok.sum(axis=0)
+    r = np.sqrt(np.sum(np.where(ok, x, 0.0) ** 2, axis=0) / np.maximum(count, 1))
+    r = np.where(count > 0, r, np.nan)
+    return float(r) if r.ndim == 0 else r
 
 
 @np.errstate(invalid="ignore", over="ignore")  # layers that overflowed give inf/nan (counted, not warned)
@@ -96,9 +99,10 @@ def _entry(th, run, run_2d, name, floor) -> dict:
         dof = np.where(a + b > 0, dof1 * (a + b) ** 2 / np.where(a + b > 0, a * a + b * b, 1.0), dof1)
         entry.update({"mean_2d": m2, "stderr_2d": se2, "z_2d": zscores(th, m2, se2, floor),
                       "mean_inf": m_crit, "z_inf": crit,
-                      "shrink": _rms(m - th, m2 - th) / max(_rms(m2 - th, m - th), 1e-300)})
+                      "shrink": _rms(m - th, m2 - th) / np.maximum(_rms(m2 - th, m - th), 1e-300)})
     # a layer that one side gives as a number and the other does not (an overflow, a NaN) fails
-    entry["nonfinite_layers"] = np.flatnonzero(np.isfinite(th) != np.isfinite(m_crit)).tolist()
+    one_sided = (np.isfinite(th) != np.isfinite(m_crit)).reshape(len(th), -1)  # (layers, grid points)
+    entry["nonfinite_layers"] = np.flatnonzero(one_sided.any(axis=1)).tolist()
     entry["dof"] = dof
     entry["z_normal"] = normal_equivalent(crit, dof)
     finite = np.abs(entry["z_normal"][np.isfinite(entry["z_normal"])])
@@ -123,6 +127,11 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
             doubling=True, progress=False) -> dict:
     """Theory vs Monte-Carlo report (the ``sigprop validate --json`` object).
 
+    A sweep over traced numbers (``alpha``, ``q0``, the sigmas, ...; see
+    :func:`sigprop.montecarlo.simulate`) is validated in one Monte-Carlo run per
+    width: the per-layer arrays are then ``(L+1, *grid)``, ``shrink`` has the grid's
+    shape, and ``ok`` requires agreement at every grid point.
+
     Returns:
         dict with, for each of ``q, p, log_apjn, log_apjn_back``, a dict of
         per-layer arrays ``theory, mean, stderr, z`` (width ``d``) and, with
@@ -145,7 +154,8 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
         runs.append(simulate(arch, width=2 * d, samples=samples, probes=probes, seed=seed + 7919, dtype=dtype,
                              device=device, progress=progress))
     floor = ROUNDOFF[dtype]
-    out = {"width": d, "samples": samples, "probes": probes, "zmax": zmax, "arch": arch.to_dict()}
+    out = {"width": d, "samples": samples, "probes": probes, "zmax": zmax, "grid_shape": list(arch.grid_shape()),
+           "arch": arch.to_dict()}
     worst, bad_layers = 0.0, 0
     for name in QUANTITIES:
         th = _theory(traj, name)
@@ -175,14 +185,41 @@ def _ranges(layers) -> str:
     return ", ".join(runs)
 
 
-def _columns(report) -> dict:
-    L1 = len(report["q"]["theory"])
-    cols = {"layer": np.arange(L1)}
+def _columns(report, arch) -> dict:
+    """CSV columns: one row per layer (per grid point and layer for a sweep, see :func:`io.grid_columns`)."""
+    from . import io
+
+    per_layer = {f"{name}_{key}": val for name in QUANTITIES for key, val in report.get(name, {}).items()
+                 if isinstance(val, np.ndarray) and val.ndim == 1 + len(report["grid_shape"])}
+    return io.grid_columns(arch, per_layer)
+
+
+def _point_labels(arch) -> list[str]:
+    """``"alpha=0.1 sigma_w2=0.2"`` per grid point."""
+    swept = arch.swept_fields()
+    return [" ".join(f"{k}={getattr(p, k):g}" for k in swept) for p in arch.grid_points()]
+
+
+def _print_sweep(report, arch) -> None:
+    """Per grid point and quantity: the worst layer's z and the width-doubling shrink."""
+    labels = _point_labels(arch)
+    width = max(len(x) for x in labels)
     for name in QUANTITIES:
-        for key, val in report.get(name, {}).items():
-            if isinstance(val, np.ndarray):
-                cols[f"{name}_{key}"] = val
-    return cols
+        if name not in report:
+            continue
+        e = report[name]
+        zn = np.asarray(e["z_normal"], float).reshape(len(e["theory"]), -1)
+        z = np.asarray(e["z_inf" if "z_inf" in e else "z"], float).reshape(zn.shape)
+        shrink = np.ravel(e["shrink"]) if "shrink" in e else None
+        print(f"\n{name}:  {'grid point':{width}}  {'max |z_n|':>9} {'at layer':>8} {'z':>7}"
+              + (f" {'shrink':>6}" if shrink is not None else ""))
+        for i, label in enumerate(labels):
+            col = np.where(np.isfinite(zn[:, i]), np.abs(zn[:, i]), -1.0)
+            l = int(np.argmax(col))
+            line = f"   {'':{len(name)}}{label:{width}}  {max(col[l], 0.0):9.2f} {l:8d} {z[l, i]:7.2f}"
+            print(line + (f" {shrink[i]:6.2f}" if shrink is not None else ""))
+        if e["nonfinite_layers"]:
+            print(f"   finite on one side only (theory vs Monte-Carlo) at layers {_ranges(e['nonfinite_layers'])}")
 
 
 def main(args) -> int:
@@ -195,7 +232,7 @@ def main(args) -> int:
     report = compare(arch, samples=args.samples, probes=args.probes, seed=args.seed,
                      dtype="float64" if args.float64 else "float32", device=args.device, zmax=args.zmax,
                      doubling=not args.no_doubling, progress=not args.json)
-    io.write_csv(out / "validate.csv", _columns(report))
+    io.write_csv(out / "validate.csv", _columns(report, arch))
     io.write_json(out / "validate.json", report)
     figure = None
     try:
@@ -209,8 +246,11 @@ def main(args) -> int:
         return 0 if report["ok"] else 1
     d = report["width"]
     print(f"{arch.kind} ({arch.normalizer}, L = {arch.depth}): width {d}, {report['samples']} networks, "
-          f"{report['probes']} probes")
-    for name in QUANTITIES:
+          f"{report['probes']} probes" + (f", {len(arch.grid_points())} grid points sharing each network's "
+                                          "weights" if report["grid_shape"] else ""))
+    if report["grid_shape"]:
+        _print_sweep(report, arch)
+    for name in QUANTITIES if not report["grid_shape"] else ():
         if name not in report:
             continue
         e = report[name]

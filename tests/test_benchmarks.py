@@ -32,6 +32,9 @@ def test_apjn_sweep_benchmark_runs():
     ideal = r["sweep_flops"] / r["matmul_flops_per_s"]
     assert r["draws_bound_fraction"] == pytest.approx(ideal / (ideal + r["draws_s"]))
     assert 0 < r["draws_bound_fraction"] < 1
+    g = r["grid"]  # the Derf sweep over 3 alphas, weights shared by the alphas
+    assert g["points"] == 3 and g["grid_flops"] == pytest.approx(3 * g["point_flops"])
+    assert g["grid_sweep_s"] > 0 and 0 < g["grid_fraction_of_matmul"] and 0 < g["draws_bound_fraction"] < 1
 
 
 def test_apjn_sweep_benchmark_sweep_only_breakdown():
@@ -52,3 +55,5 @@ def test_apjn_sweep_benchmark_vit_command_runs_on_cpu_with_quick():
     runs = r["vit"]["runs"]
     assert [x["normalizer"] for x in runs] == ["layernorm", "derf", "derf", "derf"]
     assert all(np.isfinite(x["log_apjn_L"]) and x["seconds"] > 0 for x in runs)
+    # the same Derf runs as one sweep give the same networks' numbers (round-off only)
+    assert r["vit"]["derf_grid_max_abs_diff"] < 1e-4 and r["vit"]["derf_grid_again_s"] > 0

@@ -104,3 +104,39 @@ def test_report_carries_the_degrees_of_freedom(tmp_path, capsys):
         assert np.all(np.abs(zn[ok]) <= np.abs(zi[ok]) + 1e-12)
         assert e["max_abs_z"] == pytest.approx(np.max(np.abs(zn[ok])))
     assert rc == (0 if report["ok"] else 1)
+
+
+def test_validate_a_sweep_in_one_run_per_width(tmp_path, capsys):
+    """A sweep over alpha: one Monte-Carlo run per width for all points; each point's columns equal
+    the report of that point validated alone (same seed: same networks), to float32 round-off."""
+    base = ["validate", "toy", "--depth", "5", "--width", "32", "--samples", "6", "--probes", "2", "--seed", "2"]
+    rc = main(base + ["--set", "alpha=0.2,1.0,3.0", "--out", str(tmp_path / "sweep")])
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "sweep" / "validate.json").read_text())
+    assert rc == (0 if report["ok"] else 1) and report["grid_shape"] == [3]
+    assert "3 grid points" in out and "alpha=0.2" in out and "alpha=3" in out
+    assert np.shape(report["log_apjn"]["mean"]) == (6, 3) and np.shape(report["q"]["shrink"]) == (3,)
+    csv = (tmp_path / "sweep" / "validate.csv").read_text().splitlines()
+    assert csv[0].startswith("point,alpha,layer,") and len(csv) == 1 + 3 * 6
+    for i, alpha in enumerate([0.2, 1.0, 3.0]):
+        main(base + ["--set", f"alpha={alpha}", "--json", "--out", str(tmp_path / f"a{i}")])
+        alone = json.loads(capsys.readouterr().out)
+        for name in QUANTITIES:
+            for key in ("theory", "mean", "mean_2d"):
+                np.testing.assert_allclose(np.asarray(report[name][key], float)[:, i], alone[name][key],
+                                           rtol=1e-5, atol=1e-6, err_msg=f"{name} {key} alpha={alpha}")
+            assert report[name]["shrink"][i] == pytest.approx(alone[name]["shrink"], rel=1e-3)
+
+
+def test_validate_sweep_fails_when_one_point_fails(tmp_path, capsys):
+    """sigma_w^2 = 1 and 1e8 in a linear network: the second point's float32 q overflows from layer 5
+    on, so the sweep fails at those layers although the first point agrees."""
+    rc = main(["validate", "plain", "--set", "activation=identity", "--set", "sigma_w2=1,1e8", "--set", "sigma_b2=0",
+               "--depth", "8", "--width", "16", "--samples", "8", "--probes", "2", "--no-doubling",
+               "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "validate.json").read_text())
+    assert rc == 1 and report["ok"] is False and "DISAGREEMENT" in out
+    assert report["q"]["nonfinite_layers"] == [5, 6, 7, 8] and "layers 5-8" in out
+    zn = np.asarray(report["q"]["z_normal"], float)
+    assert np.nanmax(np.abs(zn[:, 0])) <= 4.0  # sigma_w^2 = 1 agrees

@@ -14,6 +14,6 @@ the tests.
 
 from .engine import LOSS, MCResult, measure, simulate
 from .inputs import symmetric_tokens, user_inputs
-from .network import Network
+from .network import Network, Sweep
 
-__all__ = ["LOSS", "MCResult", "Network", "measure", "simulate", "symmetric_tokens", "user_inputs"]
+__all__ = ["LOSS", "MCResult", "Network", "Sweep", "measure", "simulate", "symmetric_tokens", "user_inputs"]

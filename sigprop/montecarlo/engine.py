@@ -34,7 +34,7 @@ import numpy as np
 
 from ..architectures import Architecture
 from .inputs import user_inputs
-from .network import Network
+from .network import Network, Sweep
 from .rng import bits32, normal
 
 LOSS = "0.5*||h^L - y||^2 with y ~ N(0, 1) i.i.d. per unit, one target per network"
@@ -43,7 +43,8 @@ NAMES = ("q", "p", "log_apjn", "log_apjn_back", "log_grad")
 
 @dataclass(frozen=True, eq=False)
 class MCResult:
-    """Monte-Carlo ensemble; every array float64 of shape ``(samples, L+1)``, one row per network.
+    """Monte-Carlo ensemble; every array float64 of shape ``(samples, L+1)``, one row per network
+    (``(samples, L+1, *grid)`` for a sweep, see :func:`simulate`).
 
     Attributes:
         q, p: per-unit second moment and cross-token covariance (mean over tokens / pairs).
@@ -61,7 +62,7 @@ class MCResult:
     meta: dict = field(default_factory=dict)
 
     def mean(self, name: str) -> np.ndarray:
-        """Mean over networks, shape ``(L+1,)``."""
+        """Mean over networks, shape ``(L+1,)`` (``(L+1, *grid)`` for a sweep, as the theory's)."""
         with np.errstate(invalid="ignore", over="ignore"):
             return np.mean(getattr(self, name), axis=0)
 
@@ -143,29 +144,46 @@ def rademacher(key, shape, dtype):
 
 
 def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int = 0,
-            backward: bool = True) -> dict:
+            backward: bool = True, axes: dict | None = None, points: int = 1) -> dict:
     """Per-layer measurements of one network (pure JAX; ``jit``/``vmap`` it).
 
     Args:
         net: the network.
         key: this network's key; split into weights, input, probes and target keys.
-        hyper: ``net.hyper`` (traced numbers).
+        hyper: ``net.hyper`` (traced numbers), or a :class:`~.network.Sweep`'s ``hyper``.
         h0: input ``(n, d)``; ``None`` draws permutation-symmetric tokens with exact ``(q0, p0)``.
         probes: Hutchinson probes per network (forward and reverse each).
         l0: layer where the forward probes start.
         backward: also run the reverse sweep (``log_apjn_back``, ``log_grad``).
+        axes, points: a sweep's ``axes`` and ``size``: every sublayer then runs on all
+            ``points`` grid points at once, with this network's weight draws, input and
+            probes shared by all of them (``None``: one grid point, ``hyper`` scalar).
 
     Returns:
-        dict of ``(L+1,)`` arrays: ``q``, ``p``, ``log_apjn`` and, with ``backward``,
-        ``log_apjn_back`` and ``log_grad``.
+        dict of ``(L+1,)`` arrays (``(L+1, points)`` for a sweep): ``q``, ``p``,
+        ``log_apjn`` and, with ``backward``, ``log_apjn_back`` and ``log_grad``.
     """
     import jax
     import jax.numpy as jnp
 
     n, d, L, per = net.n, net.d, net.L, net.period
     dt = net.jdtype
+    grid = axes is not None
+    names = ("alpha", "shift", "eps")
+    hyp = {k: hyper[k] for k in names}
+    hyp_axes = {k: axes[k] for k in names} if grid else None
+
+    def over_grid(f, in_axes):
+        """``f`` on every grid point (``vmap``; unchanged for a single point)."""
+        return jax.vmap(f, in_axes=in_axes, axis_size=points) if grid else f
+
     kw, kin, kv, ku, ky = network_keys(key)
-    h0 = net.symmetric_inputs(kin, hyper) if h0 is None else jnp.asarray(h0, dt)
+    if h0 is None:
+        h0 = over_grid(lambda q0, p0: net.symmetric_inputs(kin, {"q0": q0, "p0": p0}),
+                       (axes["q0"], axes["p0"]) if grid else None)(hyper["q0"], hyper["p0"])
+    else:
+        h0 = jnp.asarray(h0, dt)
+        h0 = jnp.broadcast_to(h0, (points, n, d)) if grid else h0
     v = rademacher(kv, (probes, n, d), dt)
     lay = hyper["layers"]
     xs = (lay["index"], lay["std"], lay["block"], lay["active"])
@@ -176,35 +194,41 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
         ins, stats = [], []
         for j in range(per):
             k = b * per + j
-            w = net.weights(kw, k, j, stds[j])
-            t = jnp.where(k == l0, v, t)
-            logs = jnp.where(k == l0, 0.0, logs)
-            h2, lin = jax.linearize(net.layer_fn(j, w, hyper, block[j]), h)
-            t2, logs2, log_sq = _rescaled(jax.vmap(lin)(t), logs)
+            z = net.unit_weights(kw, k, j)  # drawn once, shared by every grid point
+
+            def sub(h, t, logs, hp, std, j=j, k=k, z=z):
+                t = jnp.where(k == l0, v, t)
+                logs = jnp.where(k == l0, 0.0, logs)
+                h2, lin = jax.linearize(net.layer_fn(j, net.scale(z, std), hp, block[j]), h)
+                t2, logs2, log_sq = _rescaled(jax.vmap(lin)(t), logs)
+                h = jnp.where(active[j], h2, h)
+                q, p = _moments(h)
+                stat = jnp.stack([q, p, _log_mean_exp(log_sq) - math.log(n * d)])  # (inactive: dropped)
+                return h, jnp.where(active[j], t2, t), jnp.where(active[j], logs2, logs), stat
+
             ins.append(h)
-            h = jnp.where(active[j], h2, h)
-            t = jnp.where(active[j], t2, t)
-            logs = jnp.where(active[j], logs2, logs)
-            q, p = _moments(h)
-            stats.append(jnp.stack([q, p, _log_mean_exp(log_sq) - math.log(n * d)]))  # (inactive: dropped)
+            h, t, logs, stat = over_grid(sub, (0, 0, 0, hyp_axes, axes["std"][j] if grid else None))(
+                h, t, logs, hyp, stds[j])
+            stats.append(stat)
         return (h, t, logs), (jnp.stack(ins), jnp.stack(stats))
 
-    t0 = jnp.where(l0 == 0, v, jnp.zeros_like(v))
-    (hL, _, _), (hs, stats) = jax.lax.scan(forward_block, (h0, t0, jnp.zeros(probes, dt)), xs)
-    stats = stats.reshape(-1, 3)[:L]
-    q0, p0 = _moments(h0)
-    layers = jnp.arange(L + 1)
-    log_j = jnp.concatenate([jnp.zeros(1, dt), stats[:, 2]])
+    lead = (points,) if grid else ()
+    t0 = jnp.broadcast_to(jnp.where(l0 == 0, v, jnp.zeros_like(v)), lead + v.shape)
+    (hL, _, _), (hs, stats) = jax.lax.scan(forward_block, (h0, t0, jnp.zeros(lead + (probes,), dt)), xs)
+    stats = stats.reshape((-1,) + stats.shape[2:])[:L]  # (L, [points,] 3)
+    q0, p0 = over_grid(_moments, 0)(h0)
+    layers = jnp.arange(L + 1).reshape((-1,) + (1,) * len(lead))
+    log_j = jnp.concatenate([jnp.zeros((1,) + lead, dt), stats[..., 2]])
     log_j = jnp.where(layers == l0, 0.0, log_j)  # J(l0, l0) = 1 (= ||v||^2/(n d) exactly for Rademacher v)
-    out = {"q": jnp.concatenate([q0[None], stats[:, 0]]),
-           "p": jnp.concatenate([p0[None], stats[:, 1]]),
+    out = {"q": jnp.concatenate([q0[None], stats[..., 0]]),
+           "p": jnp.concatenate([p0[None], stats[..., 1]]),
            "log_apjn": jnp.where(layers >= l0, log_j, jnp.nan)}
     if not backward:
         return out
 
     u = rademacher(ku, (probes, n, d), dt)
     y = normal(ky, (n, d)).astype(dt)
-    g0 = jnp.concatenate([u, (hL - y)[None]])
+    g0 = over_grid(lambda h: jnp.concatenate([u, (h - y)[None]]), 0)(hL)
 
     def backward_block(carry, x):
         g, logs = carry
@@ -212,18 +236,23 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
         norms = []
         for j in reversed(range(per)):
             k = b * per + j
-            w = net.weights(kw, k, j, stds[j])
-            _, pull = jax.vjp(net.layer_fn(j, w, hyper, block[j]), h_in[j])
-            g2, logs2, log_sq = _rescaled(jax.vmap(lambda c: pull(c)[0])(g), logs)
-            g = jnp.where(active[j], g2, g)
-            logs = jnp.where(active[j], logs2, logs)
+            z = net.unit_weights(kw, k, j)
+
+            def sub(g, logs, h, hp, std, j=j, z=z):
+                _, pull = jax.vjp(net.layer_fn(j, net.scale(z, std), hp, block[j]), h)
+                g2, logs2, log_sq = _rescaled(jax.vmap(lambda c: pull(c)[0])(g), logs)
+                return jnp.where(active[j], g2, g), jnp.where(active[j], logs2, logs), log_sq
+
+            g, logs, log_sq = over_grid(sub, (0, 0, 0, hyp_axes, axes["std"][j] if grid else None))(
+                g, logs, h_in[j], hyp, stds[j])
             norms.append(log_sq)  # (inactive sublayers, past L: dropped)
         return (g, logs), jnp.stack(norms[::-1])
 
-    _, norms = jax.lax.scan(backward_block, (g0, jnp.zeros(probes + 1, dt)), xs + (hs,), reverse=True)
-    norms = jnp.concatenate([norms.reshape(-1, probes + 1)[:L], jnp.log(_sq_norm(g0))[None]])  # log |g|^2
-    out["log_apjn_back"] = _log_mean_exp(norms[:, :probes], axis=1) - math.log(n * d)
-    out["log_grad"] = (norms[:, probes] - norms[-1, probes]).at[L].set(0.0)  # exactly 0 at l = L
+    _, norms = jax.lax.scan(backward_block, (g0, jnp.zeros(lead + (probes + 1,), dt)), xs + (hs,), reverse=True)
+    norms = norms.reshape((-1,) + norms.shape[2:])[:L]  # (L, [points,] probes + 1): log |g|^2
+    norms = jnp.concatenate([norms, jnp.log(jnp.sum(g0 * g0, axis=(-2, -1)))[None]])
+    out["log_apjn_back"] = _log_mean_exp(norms[..., :probes], axis=-1) - math.log(n * d)
+    out["log_grad"] = (norms[..., probes] - norms[-1, ..., probes]).at[L].set(0.0)  # exactly 0 at l = L
     return out
 
 
@@ -233,15 +262,16 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
 _COMPILED: dict = {}
 
 
-def _ensemble_fn(net: Network, probes: int, l0: int, backward: bool, with_inputs: bool):
-    """``jit(vmap(measure))`` over networks, cached per compiled structure."""
+def _ensemble_fn(net: Network, probes: int, l0: int, backward: bool, with_inputs: bool, axes: dict | None = None,
+                 points: int = 1):
+    """``jit(vmap(measure))`` over networks, cached per compiled structure (and a sweep's varying numbers)."""
     import jax
 
-    cache_key = (net.static_key, probes, l0, backward, with_inputs)
+    cache_key = (net.static_key, probes, l0, backward, with_inputs, repr(axes), points)
     fn = _COMPILED.get(cache_key)
     if fn is None:
         def one(key, hyper, h0):
-            return measure(net, key, hyper, h0, probes=probes, l0=l0, backward=backward)
+            return measure(net, key, hyper, h0, probes=probes, l0=l0, backward=backward, axes=axes, points=points)
 
         fn = jax.jit(jax.vmap(one, in_axes=(0, None, 0 if with_inputs else None)))
         if len(_COMPILED) > 64:
@@ -250,12 +280,12 @@ def _ensemble_fn(net: Network, probes: int, l0: int, backward: bool, with_inputs
     return fn
 
 
-def _auto_chunk(net: Network, samples: int, probes: int, platform: str) -> int:
+def _auto_chunk(net: Network, samples: int, probes: int, platform: str, points: int = 1) -> int:
     """Networks per compiled call so that the per-chunk working set stays within a few GB."""
     per = 4 if net.dtype == "float32" else 8
     ratio = max([getattr(net.arch, "mlp_ratio", 1)] + [1])
-    act = (net.L + 1) * net.n * net.d * per  # stored h^l for the reverse sweep
-    work = (2 * probes + 4) * net.n * net.d * ratio * per + 12 * ratio * net.d * net.d * per
+    act = (net.L + 1) * net.n * net.d * per * points  # stored h^l for the reverse sweep
+    work = ((2 * probes + 4) * net.n * net.d * ratio * points + 12 * ratio * net.d * net.d) * per
     budget = 8e9 if platform == "gpu" else 1e9
     return int(max(1, min(samples, budget // (act + work))))
 
@@ -267,7 +297,11 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
     """Monte-Carlo ensemble of ``samples`` independent networks of ``arch``.
 
     Args:
-        arch: declaration with scalar fields.
+        arch: declaration; scalar fields, or a sweep over traced numbers only (``alpha``,
+            ``shift``, ``eps``, ``q0``, ``p0``, the sigmas): then every network runs on all grid
+            points in one compiled call, with its weight draws, input and probes shared by all
+            points (common random numbers: differences between points are measured on the
+            same networks, so the points' errors are correlated).
         width: ``d`` (default ``arch.width``).
         samples: independent networks (new weights, new symmetric input, new probes each).
         probes: Hutchinson probes per network, forward and reverse.
@@ -287,7 +321,8 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
             other numbers, same statistics).
 
     Returns:
-        :class:`MCResult`.
+        :class:`MCResult`; for a sweep its arrays are ``(samples, L+1, *arch.grid_shape())``
+        and grid point ``i`` equals ``simulate`` of that point alone (same seed) to round-off.
     """
     import jax
 
@@ -299,7 +334,13 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
         raise ValueError(f"chunk must be >= 1 networks per call (or None: sized to memory), got {chunk}")
     if not 0 <= l0 <= arch.depth:
         raise ValueError(f"l0 must be in [0, depth={arch.depth}], got {l0}")
-    net = Network(arch, width, dtype, value_path_only)
+    shape = arch.grid_shape()
+    if shape == ():
+        net, axes, points = Network(arch, width, dtype, value_path_only), None, 1
+        hyper = net.hyper
+    else:
+        sweep = Sweep.build(arch, width, dtype, value_path_only)
+        net, hyper, axes, points = sweep.net, sweep.hyper, sweep.axes, sweep.size
     platform = device or jax.default_backend()
     try:
         devices = jax.devices(platform)
@@ -309,12 +350,12 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
         raise ValueError(f"n_tokens={net.n} > width={net.d}: symmetric inputs need n <= d (or pass inputs)")
     x = None if inputs is None else user_inputs(inputs, samples, net.n, net.d)
     nd = len(devices)
-    chunk = chunk or _auto_chunk(net, samples, probes, platform)
+    chunk = chunk or _auto_chunk(net, samples, probes, platform, points)
     chunk = max(nd, -(-chunk // nd) * nd) if nd > 1 else chunk
     chunk = min(chunk, -(-samples // nd) * nd)
     start = time.perf_counter()
     with jax.enable_x64(dtype == "float64"), jax.default_device(devices[0]):
-        fn = _ensemble_fn(net, probes, l0, backward, x is not None)
+        fn = _ensemble_fn(net, probes, l0, backward, x is not None, axes, points)
         root = jax.random.key(seed, impl=rng)
         sharding = None
         if nd > 1:
@@ -333,8 +374,8 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
                 keys = jax.device_put(keys, sharding)
                 xin = None if xin is None else jax.device_put(xin, sharding)
             t0 = time.perf_counter()
-            res = jax.device_get(fn(keys, net.hyper, xin))
-            rows.append({k: np.asarray(v, np.float64) for k, v in res.items()})
+            res = jax.device_get(fn(keys, hyper, xin))
+            rows.append({k: np.asarray(v, np.float64).reshape(v.shape[:2] + shape) for k, v in res.items()})
             if progress:
                 print(f"  networks {c * chunk}-{min(samples, (c + 1) * chunk) - 1} of {samples} "
                       f"(chunk {c + 1}/{nchunks}, {time.perf_counter() - t0:.1f} s"
@@ -344,6 +385,7 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
     nan = np.full_like(cat["q"], np.nan)
     meta = {"width": net.d, "samples": samples, "probes": probes, "seed": seed, "dtype": dtype,
             "device": f"{platform}:{devices[0].device_kind} x{nd}", "seconds": seconds, "loss": LOSS,
-            "l0": l0, "chunk": chunk, "value_path_only": value_path_only, "rng": rng, "arch": arch.to_dict()}
+            "l0": l0, "chunk": chunk, "value_path_only": value_path_only, "rng": rng, "grid_shape": list(shape),
+            "arch": arch.to_dict()}
     return MCResult(cat["q"], cat["p"], cat["log_apjn"], cat.get("log_apjn_back", nan), cat.get("log_grad", nan),
                     meta)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 
@@ -116,15 +117,22 @@ class Network:
 
         return jnp.float32 if self.dtype == "float32" else jnp.float64
 
-    def weights(self, wkey, k, j: int, stds: dict) -> dict:
-        """Weights of sublayer ``k`` (position ``j`` in its block), drawn from ``fold_in(wkey, k)``."""
+    def unit_weights(self, wkey, k, j: int) -> dict:
+        """Standard-normal draws of sublayer ``k`` (position ``j`` in its block), from ``fold_in(wkey, k)``."""
         import jax
 
         keys = jax.random.split(jax.random.fold_in(wkey, k), len(self.shapes[j]))
         # drawn in float32 (the numbers of jax.random.normal, see .rng) and cast:
         # float32 and float64 networks share the same weights
-        return {name: stds[name].astype(self.jdtype) * normal(kk, shape).astype(self.jdtype)
-                for kk, (name, shape) in zip(keys, self.shapes[j].items())}
+        return {name: normal(kk, shape).astype(self.jdtype) for kk, (name, shape) in zip(keys, self.shapes[j].items())}
+
+    def scale(self, unit: dict, stds: dict) -> dict:
+        """Weights ``std * z`` from the unit draws ``z`` of :meth:`unit_weights`."""
+        return {name: stds[name].astype(self.jdtype) * z for name, z in unit.items()}
+
+    def weights(self, wkey, k, j: int, stds: dict) -> dict:
+        """Weights of sublayer ``k`` (position ``j`` in its block), drawn from ``fold_in(wkey, k)``."""
+        return self.scale(self.unit_weights(wkey, k, j), stds)
 
     def layer_fn(self, j: int, weights: dict, hyper: dict, block):
         """``h -> h'`` of the sublayer at position ``j`` with the given weights (a closure for jvp/vjp)."""
@@ -188,3 +196,65 @@ class Network:
 
         xs = (lay["index"], lay["std"], lay["block"], lay["active"])
         return jax.lax.scan(body, jnp.asarray(h, self.jdtype), xs)[0]
+
+
+# ---------------------------------------------------------------------------
+# Sweeps: one network structure, a grid of traced numbers
+# ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, eq=False)
+class Sweep:
+    """A sweep of one network structure over a grid of traced numbers (alpha, sigmas, q0, ...).
+
+    Every grid point shares the weight draws, inputs and probes of each
+    network (common random numbers): the unit-normal weights of a sublayer are
+    drawn once and scaled per point, and a sublayer runs on all points at once
+    (``vmap`` over the grid; a weight matrix that is the same for every point
+    multiplies all points' tokens in one product).
+
+    Attributes:
+        net: the network of the first grid point (structure, shapes, static key).
+        hyper: ``net.hyper`` with the leaves that vary stacked over the flattened
+            grid (axis 0 of ``alpha``/``shift``/``eps``/``q0``/``p0``, axis 1 of the
+            per-layer ``std`` arrays, which the layer scan slices first).
+        axes: ``vmap`` axes of one sublayer's numbers: ``0`` where they vary, ``None`` where not
+            (keys ``alpha, shift, eps, q0, p0`` and ``std``, a list over block positions).
+        shape: the grid's shape; ``size`` its number of points.
+    """
+
+    net: Network
+    hyper: dict
+    axes: dict
+    shape: tuple
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @classmethod
+    def build(cls, arch: Architecture, width: int | None = None, dtype: str = "float32",
+              value_path_only: bool = False) -> "Sweep":
+        shape = arch.grid_shape()
+        points = [Network(a, width, dtype, value_path_only) for a in arch.grid_points()]
+        first = points[0]
+        varied = sorted(k for k in arch.swept_fields() if k not in TRACED_FIELDS)
+        if varied or any(p.static_key != first.static_key for p in points):
+            raise ValueError(f"a Monte-Carlo sweep may vary only {', '.join(TRACED_FIELDS)} (numbers the compiled "
+                             f"network takes as inputs); "
+                             f"{', '.join(varied) or 'the other swept fields'} would change the network itself: "
+                             "loop over those values instead")
+        hyper = dict(first.hyper)
+        axes = {}
+        for name in ("alpha", "shift", "eps", "q0", "p0"):
+            vals = np.array([p.hyper[name] for p in points])
+            varies = bool(np.any(vals != vals[0]))
+            hyper[name], axes[name] = (vals, 0) if varies else (first.hyper[name], None)
+        stds, std_axes = [], []
+        for j, s in enumerate(first.hyper["layers"]["std"]):
+            stds.append({}), std_axes.append({})
+            for name, v in s.items():
+                vals = np.stack([p.hyper["layers"]["std"][j][name] for p in points], axis=1)  # (blocks, points)
+                varies = bool(np.any(vals != vals[:, :1]))
+                stds[j][name], std_axes[j][name] = (vals, 0) if varies else (v, None)
+        hyper["layers"] = dict(first.hyper["layers"], std=stds)
+        axes["std"] = std_axes
+        return cls(first, hyper, axes, shape)

@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("jax")
 
 from sigprop import preset  # noqa: E402
-from sigprop.montecarlo import MCResult, simulate  # noqa: E402
+from sigprop.montecarlo import MCResult, Network, simulate  # noqa: E402
 
 ARCH = preset("transformer", depth=4, width=32, n_tokens=4)
 FIELDS = ("q", "p", "log_apjn", "log_apjn_back", "log_grad")
@@ -73,8 +73,10 @@ def test_l0_marks_earlier_layers_nan():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="scalar"):
-        simulate(preset("toy", depth=2, alpha=np.array([0.1, 0.2])), samples=2)
+    with pytest.raises(ValueError, match="would change the network"):  # sweeps: traced numbers only
+        simulate(preset("toy", depth=2, mu=np.array([1.0, 0.9])), samples=2)
+    with pytest.raises(ValueError, match="scalar"):  # one Network is one grid point
+        Network(preset("toy", depth=2, alpha=np.array([0.1, 0.2])))
     with pytest.raises(ValueError, match="n <= d|n_tokens"):
         simulate(ARCH, width=2, samples=2)
     with pytest.raises(ValueError, match="dtype"):
