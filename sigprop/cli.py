@@ -34,14 +34,23 @@ def _add_theory(sub) -> None:
 
 
 def _run_theory(args) -> int:
+    import numpy as np
+
     from . import io
     from .theory import solve
 
     arch = io.load_arch(args.arch, args.sets, args.depth)
     if args.out:
         io.out_dir(args.out)
-    traj = solve(arch, progress=True)  # a line every 5 s on long runs (stderr)
+    # a line every 5 s on long runs (stderr); a sweep keeps the points that stay in float64
+    traj = solve(arch, progress=True, overflow="nan" if arch.grid_shape() else "raise")
     data = traj.to_dict()
+    lost = ~np.isfinite(traj.log_apjn[-1])
+    if np.any(lost):
+        first = np.argmin(np.isfinite(traj.log_apjn), axis=0)[lost]  # first layer lost, per such point
+        print(f"sigprop theory: note: {int(lost.sum())} of {lost.size} grid points left float64 (an exponential "
+              f"phase, from sublayer {int(first.min()) - 1} on); their values are nan (null in JSON) from there",
+              file=sys.stderr)
     if args.out:
         io.write_json(f"{args.out}/theory.json", data)
         io.write_csv(f"{args.out}/theory.csv", _theory_columns(arch, traj))
@@ -49,8 +58,10 @@ def _run_theory(args) -> int:
         print(io.dumps(data))
         return 0
     if traj.q.ndim != 1:
+        final = traj.log_apjn[-1][np.isfinite(traj.log_apjn[-1])]
         print(f"grid of shape {traj.q.shape[1:]}; final log J(0, L) range "
-              f"{traj.log_apjn[-1].min():.4g} .. {traj.log_apjn[-1].max():.4g} (use --json for arrays)")
+              + (f"{final.min():.4g} .. {final.max():.4g}" if final.size else "none (every point left float64)")
+              + " (use --json for arrays)")
         return 0
     print(f"{'layer':>6} {'q':>12} {'p':>12} {'rho':>8} {'chi':>10} {'log J(0,l)':>12}")
     L = arch.depth

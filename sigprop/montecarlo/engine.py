@@ -70,7 +70,7 @@ class MCResult:
         """Standard error of :meth:`mean`: ``std(ddof=1)/sqrt(samples)`` (``nan`` for one network)."""
         x = getattr(self, name)
         if x.shape[0] < 2:
-            return np.full(x.shape[1], np.nan)
+            return np.full(x.shape[1:], np.nan)
         with np.errstate(invalid="ignore", over="ignore"):  # a layer that overflowed gives nan
             return np.std(x, axis=0, ddof=1) / math.sqrt(x.shape[0])
 

@@ -250,11 +250,13 @@ class Sweep:
             hyper[name], axes[name] = (vals, 0) if varies else (first.hyper[name], None)
         stds, std_axes = [], []
         for j, s in enumerate(first.hyper["layers"]["std"]):
-            stds.append({}), std_axes.append({})
+            std, std_axis = {}, {}
             for name, v in s.items():
                 vals = np.stack([p.hyper["layers"]["std"][j][name] for p in points], axis=1)  # (blocks, points)
                 varies = bool(np.any(vals != vals[:, :1]))
-                stds[j][name], std_axes[j][name] = (vals, 0) if varies else (v, None)
+                std[name], std_axis[name] = (vals, 0) if varies else (v, None)
+            stds.append(std)
+            std_axes.append(std_axis)
         hyper["layers"] = dict(first.hyper["layers"], std=stds)
         axes["std"] = std_axes
         return cls(first, hyper, axes, shape)

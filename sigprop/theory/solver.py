@@ -84,7 +84,7 @@ class Trajectory:
 
 
 def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
-          workers: int | None = None, progress: bool = False) -> Trajectory:
+          workers: int | None = None, progress: bool = False, overflow: str = "raise") -> Trajectory:
     """Run the mean-field recurrence of ``arch``.
 
     Args:
@@ -96,15 +96,23 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
         workers: threads over the grid's first axis (NumPy releases the GIL in
             its kernels); default: all cores for grids of more than 4096 points.
         progress: print the sublayer reached to stderr every few seconds (long runs).
+        overflow: where the recurrence leaves float64 (below): ``"raise"`` (default), or
+            ``"nan"``, for sweeps over exponential phases: the grid points that leave it
+            are ``nan`` from that sublayer on (``log_apjn_back`` at every layer below ``L``),
+            and the others are computed as usual. (Attention without a normalizer stops
+            earlier: its softmax quadrature refuses logit variances beyond its reach with a
+            ``ValueError`` for the whole sweep.)
 
     Returns:
         A :class:`Trajectory`.
 
     Raises:
-        ValueError: bad declaration or depth.
+        ValueError: bad declaration, depth or ``overflow``.
         FloatingPointError: ``q`` left the float64 range (overflow, or underflow into the
-            subnormals from a normal value) or became NaN.
+            subnormals from a normal value) or became NaN (``overflow="raise"``).
     """
+    if overflow not in ("raise", "nan"):
+        raise ValueError(f"overflow must be 'raise' or 'nan', got {overflow!r}")
     if not isinstance(arch, Architecture):
         raise TypeError(f"solve expects an Architecture declaration (e.g. sigprop.preset('toy')), "
                         f"got {type(arch).__name__}")
@@ -125,13 +133,13 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
     workers = max(1, min(workers, grid[0] if grid else 1))
     tick = _Progress(L) if progress else None
     if workers == 1:
-        _run(arch, grid, need_p, qs, ps, chis, log_apjn, back, tick)
+        _run(arch, grid, need_p, qs, ps, chis, log_apjn, back, tick, overflow)
     else:
         def job(rows):
             sl = (slice(None), slice(rows[0], rows[-1] + 1))
             _run(_rows(arch, grid, sl[1]), (len(rows),) + grid[1:], need_p,
                  qs[sl], None if ps is None else ps[sl], chis[sl], log_apjn[sl],
-                 None if back is None else back[sl], tick if rows[0] == 0 else None)
+                 None if back is None else back[sl], tick if rows[0] == 0 else None, overflow)
 
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(job, np.array_split(np.arange(grid[0]), workers)))
@@ -166,7 +174,7 @@ class _Progress:
                   f"{(self.L - k) / max(rate, 1e-9):.0f} s left)", file=sys.stderr, flush=True)
 
 
-def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None):
+def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None, overflow="raise"):
     L = arch.depth
     cross = back is not None
     maps = np.empty((L, 4) + grid) if cross else None
@@ -179,6 +187,7 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None):
     if need_p:
         ps[0] = p
     layers = {}
+    dead = None  # overflow="nan": grid points that have left float64
     depth_dependent = arch.normalizer == "lns" or arch.init == "depth_scaled"
     for k in range(L):
         key = (k % arch.period, arch.block_index(k) if depth_dependent else 0)
@@ -201,25 +210,38 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None):
         qs[k + 1] = q
         with np.errstate(divide="ignore", invalid="ignore"):
             log_apjn[k + 1] = log_apjn[k] + np.log(chis[k])
-        if np.any((qs[k + 1] < _TINY) & (qs[k] >= _TINY)):  # into the subnormals: precision is lost, then q = 0
-            raise FloatingPointError(
-                f"q underflowed float64 at sublayer {k} (q = {np.min(qs[k + 1]):.3g}); this phase decays "
-                "exponentially: reduce the depth (log J stays meaningful, q and p do not)")
-        # q >= 0 and log(chi) are finite everywhere iff their sums are
-        if not (np.isfinite(qs[k + 1].sum()) and np.isfinite(log_apjn[k + 1].sum())):
+        under = (qs[k + 1] < _TINY) & (qs[k] >= _TINY)  # into the subnormals: precision is lost, then q = 0
+        left = ~(np.isfinite(qs[k + 1]) & np.isfinite(log_apjn[k + 1])) | under
+        if dead is not None:
+            left &= ~dead
+        if np.any(left) and overflow == "raise":
+            if np.any(under):
+                raise FloatingPointError(
+                    f"q underflowed float64 at sublayer {k} (q = {np.min(qs[k + 1]):.3g}); this phase decays "
+                    "exponentially: reduce the depth (log J stays meaningful, q and p do not)")
             raise FloatingPointError(
                 f"recurrence left float64 at sublayer {k} (q={np.min(q):.3g}..{np.max(q):.3g}, "
                 f"chi={np.min(chis[k]):.3g}..{np.max(chis[k]):.3g}); this phase grows or decays "
-                "exponentially (reduce the depth) or a parameter is too large for float64")
+                "exponentially (reduce the depth) or a parameter is too large for float64"
+                + (" (solve(..., overflow='nan') marks such grid points nan instead)" if grid else ""))
+        if np.any(left) or dead is not None:  # overflow="nan": those points are nan from here on
+            dead = left if dead is None else dead | left
+            q, r, m = np.where(dead, 1.0, q), np.where(dead, 0.0, r), np.where(dead, 0.0, m)  # any finite state
+            if need_p:
+                p = np.where(dead, 0.0, p)
+            qs[k + 1], chis[k] = np.where(dead, np.nan, qs[k + 1]), np.where(dead, np.nan, chis[k])
+            log_apjn[k + 1] = np.where(dead, np.nan, log_apjn[k + 1])
+            if cross:
+                maps[k] = np.where(dead, np.nan, maps[k])
         if need_p:
-            ps[k + 1] = p
+            ps[k + 1] = p if dead is None else np.where(dead, np.nan, p)
         if tick is not None and k % 1024 == 1023:
             tick(k + 1)
     if cross:
-        _backward(maps, back)
+        _backward(maps, back, dead)
 
 
-def _backward(maps: np.ndarray, back: np.ndarray) -> None:
+def _backward(maps: np.ndarray, back: np.ndarray, dead=None) -> None:
     """``log J(l, L)`` from the tangent maps: the row vector ``w_l = w_{l+1} M_l``, ``w_L = (1, 0)``,
     kept as ``log w_l[0]`` and the ratio ``w_l[1]/w_l[0]``; ``J(l, L) = w_l (1, 0)^T``."""
     L = maps.shape[0]
@@ -231,5 +253,7 @@ def _backward(maps: np.ndarray, back: np.ndarray) -> None:
             a = m_qq + s * m_pq
             s = (m_qp + s * m_pp) / a
             back[k] = back[k + 1] + np.log(a)
-    if not np.isfinite(back.sum()):
+    if dead is not None:  # overflow="nan": J(l, L) of a point that left float64 anywhere is unknown below L
+        back[:-1] = np.where(dead, np.nan, back[:-1])
+    if not np.isfinite(back.sum() if dead is None else np.where(dead, 0.0, back).sum()):
         raise FloatingPointError("backward APJN sweep left float64; reduce the depth")

@@ -97,7 +97,9 @@ def test_sharded_over_two_devices_matches_one(tmp_path):
 
     code = ("import json, numpy as np; from sigprop import preset; from sigprop.montecarlo import simulate; "
             "r = simulate(preset('toy', depth=3, width=16), samples=4, seed=2); "
-            "print(json.dumps({'q': r.q.tolist(), 'j': r.log_apjn_back.tolist(), 'dev': r.meta['device']}))")
+            "g = simulate(preset('toy', depth=3, width=16, alpha=[0.3, 1.2]), samples=4, seed=2); "
+            "print(json.dumps({'q': r.q.tolist(), 'j': r.log_apjn_back.tolist(), 'dev': r.meta['device'], "
+            "'g': g.log_apjn.tolist()}))")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          timeout=300)
@@ -106,6 +108,8 @@ def test_sharded_over_two_devices_matches_one(tmp_path):
     one = simulate(preset("toy", depth=3, width=16), samples=4, seed=2)
     np.testing.assert_allclose(two["q"], one.q, rtol=1e-5)  # float32 round-off of another partitioning
     np.testing.assert_allclose(two["j"], one.log_apjn_back, rtol=1e-5, atol=1e-6)
+    sweep = simulate(preset("toy", depth=3, width=16, alpha=[0.3, 1.2]), samples=4, seed=2)  # a sweep, sharded
+    np.testing.assert_allclose(two["g"], sweep.log_apjn, rtol=1e-5, atol=1e-6)
 
 
 def test_montecarlo_never_imports_the_theory():

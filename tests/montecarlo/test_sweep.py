@@ -76,3 +76,8 @@ def test_sweep_shares_the_draws_and_stacks_only_what_varies():
 def test_sweeps_over_structure_are_refused():
     with pytest.raises(ValueError, match="mu would change the network"):
         simulate(preset("toy", depth=3, width=16, mu=[1.0, 0.9]), samples=2)
+
+
+def test_one_network_sweep_has_grid_shaped_nan_stderr():
+    g = simulate(preset("toy", depth=3, width=16, alpha=[0.5, 1.0]), samples=1, probes=1)
+    assert g.mean("q").shape == g.stderr("q").shape == (4, 2) and np.all(np.isnan(g.stderr("q")))

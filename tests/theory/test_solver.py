@@ -205,3 +205,31 @@ def test_neutral_rho_fixed_point_is_the_conserved_initial_rho():
         traj = sigprop.solve(arch)
         assert rho_fixed_point(arch) == pytest.approx(p0)
         assert traj.p[-1] / traj.q[-1] == pytest.approx(p0, abs=1e-9)
+
+
+def test_sweep_over_an_exponential_phase_with_overflow_nan():
+    """Plain ReLU MLP: q grows as (sigma_w^2/2)^l, so sigma_w^2 = 1e21 leaves float64 at l = 15 and
+    sigma_w^2 = 0.1 underflows at l = 237; the other points must be exactly the scalar solves, and
+    the lost points their scalar solves up to the last layer that stayed in range."""
+    sweep = sigprop.preset("plain", depth=260, sigma_w2=[0.1, 2.0, 1e21])
+    with pytest.raises(FloatingPointError, match="overflow='nan'"):
+        sigprop.solve(sweep)
+    traj = sigprop.solve(sweep, overflow="nan")
+    np.testing.assert_array_equal(traj.q[:, 1], sigprop.solve(sweep.replace(sigma_w2=2.0)).q)
+    for col, x, first_lost in ((0, 0.1, 237), (2, 1e21, 15)):
+        alone = sigprop.solve(sweep.replace(sigma_w2=x, depth=first_lost - 1))
+        np.testing.assert_array_equal(traj.q[:first_lost, col], alone.q)
+        np.testing.assert_array_equal(traj.log_apjn[:first_lost, col], alone.log_apjn)
+        assert np.all(np.isnan(traj.q[first_lost:, col])) and np.all(np.isnan(traj.p[first_lost:, col]))
+        assert np.all(np.isnan(traj.log_apjn[first_lost:, col])) and np.all(np.isnan(traj.chi[first_lost - 1:, col]))
+    with pytest.raises(ValueError, match="overflow"):
+        sigprop.solve(sweep, overflow="ignore")
+
+
+def test_cli_theory_sweep_keeps_the_points_in_range(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "sigprop", "theory", "plain", "--set", "sigma_w2=2,1e21",
+                          "--depth", "40", "--json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "1 of 2 grid points left float64" in out.stderr and "from sublayer 14 on" in out.stderr
+    data = json.loads(out.stdout)
+    assert data["q"][40][0] == pytest.approx(1.0) and data["q"][40][1] is None
