@@ -15,8 +15,8 @@ from pathlib import Path
 import sympy as sp
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("relu_kernel", "derf_maps", "norm_maps", "derf_lambda", "plain_relu", "preln_zeta", "dyt_expansions",
-         "derf_shift", "cod_lemmas", "preln_attention_zeta", "scaled_init")
+NAMES = ("relu_kernel", "gelu_kernel", "derf_maps", "norm_maps", "derf_lambda", "plain_relu", "preln_zeta",
+         "dyt_expansions", "derf_shift", "cod_lemmas", "preln_attention_zeta", "scaled_init")
 
 
 @dataclass

@@ -12,7 +12,8 @@ theory needs of it:
   Jacobian tangents, needed only where attention correlates them).
 
 Closed forms are used where known (identity, ReLU arc-cosine kernel of Cho &
-Saul 2009, erf of Williams 1997); every other function falls back to
+Saul 2009, erf of Williams 1997, exact GELU ``u Phi(u)`` by orthant moments:
+``derivations/gelu_kernel.py``); every other function falls back to
 quadrature (:mod:`sigprop.gaussian`), with the derivative by a five-point
 finite-difference stencil when none is given. The same objects serve as
 hidden activations of MLP branches and, scaled as ``phi(alpha h + shift)``, as
@@ -260,6 +261,68 @@ def _erf_dm(q):
     return (4 / np.pi) / np.sqrt(1 + 4 * q)
 
 
+# GELU phi(u) = u Phi(u); derivation and mpmath checks in derivations/gelu_kernel.py.  With c = 1 + q and
+# D = (c - p)(c + p) = det(I + Sigma) >= 1 + 2q >= 1 (so no denominator vanishes, q = 0 included), the
+# orthant angle theta = pi/2 + arcsin(p/c) = atan2(sqrt D, -p) in [0, pi] and S = sin theta = sqrt(D)/c:
+#   E[phi phi]   = [ (q+p)^2 (theta + S) / (2(c+p)) - (q-p)^2 (theta - S) / (2(c-p)) + p theta / D ] / (2 pi)
+#   E[phi' phi'] = [ theta + 2 p / (c sqrt D) + p / D^(3/2) ] / (2 pi)
+# As rho -> -1 at large q (theta -> 0) the first term vanishes with (q + p)^2 and the other two are both
+# negative, so nothing cancels (theta - sin(theta) by its series there), whereas the textbook form
+# p theta / (2 pi) + [...] / (2 pi c D^(3/2)) cancels to O(q^-1/2) out of O(q).  Square roots are taken
+# factor by factor so that no intermediate overflows below q ~ 1e300.
+def _theta_minus_sin(t):
+    """``t - sin t`` without cancellation for small ``t`` (Taylor series below 0.5)."""
+    t = np.asarray(t, dtype=float)
+    t2 = t * t
+    series = t * t2 / 6.0 * (1.0 - t2 / 20.0 * (1.0 - t2 / 42.0 * (1.0 - t2 / 72.0 * (
+        1.0 - t2 / 110.0 * (1.0 - t2 / 156.0 * (1.0 - t2 / 210.0))))))
+    return np.where(t < 0.5, series, t - np.sin(t))
+
+
+def _gelu_parts(q, p):
+    q, p = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(p, dtype=float))
+    c = 1.0 + q
+    cm, cp = 1.0 + (q - p), 1.0 + (q + p)  # c - p, c + p, each >= 1 (no cancellation at rho = +-1)
+    sd = np.sqrt(cm) * np.sqrt(cp)  # sqrt(D)
+    theta = np.arctan2(sd, -p)
+    return q, p, c, cm, cp, sd, theta
+
+
+def _gelu_m2(q):
+    q = np.asarray(q, dtype=float)
+    s = np.sqrt(1.0 + 2.0 * q)
+    theta = np.arctan2(s, -q)
+    return q * theta / (2 * np.pi) + q * (q / (1.0 + q)) / (np.pi * s)
+
+
+def _gelu_kernel(q, p):
+    q, p, c, cm, cp, sd, theta = _gelu_parts(q, p)
+    S = sd / c
+    plus = (q + p) * ((q + p) / cp) * (theta + S)
+    minus = (q - p) * ((q - p) / cm) * _theta_minus_sin(theta)  # theta - S = theta - sin(theta)
+    return (0.5 * (plus - minus) + (p / cm) / cp * theta) / (2 * np.pi)
+
+
+def _gelu_dm(q):
+    q = np.asarray(q, dtype=float)
+    s = np.sqrt(1.0 + 2.0 * q)
+    theta = np.arctan2(s, -q)
+    w = q / s
+    return (theta + 2.0 * w / (1.0 + q) + w / (1.0 + 2.0 * q)) / (2 * np.pi)
+
+
+def _gelu_dkernel(q, p):
+    q, p, c, cm, cp, sd, theta = _gelu_parts(q, p)
+    w = p / sd
+    return (theta + 2.0 * w / c + (w / sd) / sd) / (2 * np.pi)
+
+
+def _gelu_mean(q):
+    # Stein: E[u Phi(u)] = q E[N(u)] = q / sqrt(2 pi (1 + q))
+    q = np.asarray(q, dtype=float)
+    return q / np.sqrt(2 * np.pi) / np.sqrt(1.0 + q)
+
+
 register_activation(Activation(
     "identity", lambda u, xp: u, lambda u, xp: xp.ones_like(u),
     lambda q: q, lambda q, p: p + 0 * q, lambda q: np.ones_like(q),
@@ -280,7 +343,9 @@ register_activation(Activation(
 register_activation(Activation(
     "gelu", lambda u, xp: 0.5 * u * (1 + xp.erf(u / np.sqrt(2.0))),
     lambda u, xp: 0.5 * (1 + xp.erf(u / np.sqrt(2.0))) + u * xp.exp(-0.5 * u * u) / np.sqrt(2 * np.pi),
-    description="u Phi(u) (exact GELU); quadrature"))
+    _gelu_m2, _gelu_kernel, _gelu_dm,
+    description="u Phi(u) (exact GELU); closed forms (orthant moments)", deriv_kernel_cf=_gelu_dkernel,
+    mean_cf=_gelu_mean))
 register_activation(Activation(
     "silu", lambda u, xp: u * 0.5 * (1 + xp.tanh(0.5 * u)),
     lambda u, xp: 0.5 * (1 + xp.tanh(0.5 * u)) + u * 0.25 * (1 - xp.tanh(0.5 * u) ** 2),

@@ -69,7 +69,7 @@ def test_erf_kernel_against_scipy(q, rho):
     assert get_activation("erf").kernel(q, rho * q) == pytest.approx(ref, abs=1e-9)
 
 
-@pytest.mark.parametrize("name", ["tanh", "gelu", "silu"])
+@pytest.mark.parametrize("name", ["tanh", "silu"])  # (gelu has closed forms: no table)
 def test_tabulated_moments_match_direct_quadrature(name):
     act = get_activation(name)
     q = np.exp(np.random.default_rng(0).uniform(np.log(1e-9), np.log(1e9), 300))
@@ -95,9 +95,9 @@ def test_unknown_activation_names_the_known_ones():
     assert {"identity", "relu", "erf", "tanh", "gelu"} <= set(available_activations())
 
 
-@pytest.mark.parametrize("name", ["relu", "erf", "identity"])
+@pytest.mark.parametrize("name", ["relu", "erf", "identity", "gelu"])
 def test_derivative_kernel_closed_forms_match_quadrature(name):
-    """E[phi'(u1) phi'(u2)]: orthant probability (ReLU), det(I + 2 Sigma)^-1/2 (erf), 1 (identity),
+    """E[phi'(u1) phi'(u2)]: orthant probability (ReLU), det(I + 2 Sigma)^-1/2 (erf), 1 (identity), GELU's,
     against adaptive 2-D quadrature of the bivariate density (scipy dblquad, ~1e-12)."""
     from scipy import integrate
 
@@ -123,3 +123,85 @@ def test_activation_means():
     np.testing.assert_allclose(get_activation("relu").mean(q), np.sqrt(q / (2 * np.pi)))
     np.testing.assert_allclose(get_activation("tanh").mean(q), 0.0)
     np.testing.assert_allclose(get_activation("gelu").mean(q), q / np.sqrt(2 * np.pi * (1 + q)), rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# GELU u Phi(u): closed forms (derivations/gelu_kernel.py)
+# ---------------------------------------------------------------------------
+def _gelu_quad1(f, q):
+    """``E[f(u)]``, ``u ~ N(0, q)``, by scipy over ``x = u / sqrt(q)``, split where ``Phi(u)`` turns."""
+    a = 1 / np.sqrt(q)
+    pts = sorted({0.0, *(s * k * a for s in (-1, 1) for k in (1, 5, 20) if k * a < 40)})
+    g = lambda x: f(np.sqrt(q) * x) * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)  # noqa: E731
+    edges = [-40.0, *pts, 40.0]
+    total = lambda tol: sum(integrate.quad(g, lo, hi, limit=200, epsabs=tol, epsrel=1e-13)[0]  # noqa: E731
+                            for lo, hi in zip(edges, edges[1:]))
+    return total(1e-15 * abs(total(1e-300 + 1e-8 * min(q, 1.0))))  # absolute tolerance from a rough pass
+
+
+def test_gelu_is_closed_form():
+    gelu = get_activation("gelu")
+    assert gelu.has_closed_forms and gelu.deriv_kernel_cf is not None and gelu.mean_cf is not None
+    assert "closed forms" in gelu.description
+
+
+@given(st.floats(np.log(1e-3), np.log(1e4)))
+def test_gelu_moments_against_1d_quadrature(lq):
+    q = np.exp(lq)
+    gelu = get_activation("gelu")
+    f, d = (lambda u: gelu.fn(u, NP)), (lambda u: gelu.derivative(u, NP))
+    assert gelu.second_moment(q) == pytest.approx(_gelu_quad1(lambda u: f(u) ** 2, q), rel=1e-11)
+    assert gelu.deriv_moment(q) == pytest.approx(_gelu_quad1(lambda u: d(u) ** 2, q), rel=1e-11)
+    assert gelu.mean(q) == pytest.approx(_gelu_quad1(f, q), rel=1e-11)
+    # rho = -1 exactly: (u, -u); the values are O(q^-1/2) out of terms O(q) (cancellation-free forms)
+    assert gelu.kernel(q, -q) == pytest.approx(_gelu_quad1(lambda u: f(u) * f(-u), q), rel=1e-10)
+    assert gelu.deriv_kernel(q, -q) == pytest.approx(_gelu_quad1(lambda u: d(u) * d(-u), q), rel=1e-10)
+
+
+@pytest.mark.parametrize("q,rho", [(0.3, 0.4), (2.0, -0.7), (1e2, 0.999), (1e2, -0.999), (1e4, 0.999),
+                                   (1e4, -0.999)])
+def test_gelu_kernels_against_2d_quadrature(q, rho):
+    """Large q and rho near +-1 (where the quadrature fallback was 3e-4 .. 4e-3 off)."""
+    gelu = get_activation("gelu")
+    rk = _quad2(lambda h: gelu.fn(h, NP), q, rho * q)
+    rd = _quad2(lambda h: gelu.derivative(h, NP), q, rho * q)
+    assert float(gelu.kernel(q, rho * q)) == pytest.approx(rk, rel=1e-9)
+    assert float(gelu.deriv_kernel(q, rho * q)) == pytest.approx(rd, rel=1e-9)
+
+
+def test_gelu_identities_and_limits():
+    gelu = get_activation("gelu")
+    q = np.exp(np.linspace(np.log(1e-8), np.log(1e12), 41))[:, None]
+    rho = np.array([-1.0, -0.999999, -0.7, 0.0, 0.3, 0.999999, 1.0])
+    p = rho * q
+    K, DK = gelu.kernel(q, p), gelu.deriv_kernel(q, p)
+    assert K.shape == DK.shape == (41, 7)
+    m = gelu.mean(q)
+    np.testing.assert_allclose(K[:, -1:], gelu.second_moment(q), rtol=1e-14)
+    np.testing.assert_allclose(DK[:, -1:], gelu.deriv_moment(q), rtol=1e-14)
+    np.testing.assert_allclose(K[:, 3:4], m * m, rtol=1e-13)              # p = 0: E[phi]^2
+    np.testing.assert_allclose(DK[:, 3], 0.25, rtol=1e-15)                 # E[phi']^2 = 1/4
+    # phi(u) - phi(-u) = u:  K(q, p) - K(q, -p) = p/2;  phi'(u) + phi'(-u) = 1:  DK(q, p) + DK(q, -p) = 1/2
+    np.testing.assert_allclose(K - gelu.kernel(q, -p), p / 2, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(DK + gelu.deriv_kernel(q, -p), 0.5, rtol=1e-13)
+    # Price's theorem: dK/dp = DK (central difference)
+    h = 1e-5 * q
+    pm = 0.5 * p
+    np.testing.assert_allclose((gelu.kernel(q, pm + h) - gelu.kernel(q, pm - h)) / (2 * h), gelu.deriv_kernel(q, pm),
+                               rtol=1e-7, atol=1e-9)
+    # q -> 0: phi(u) ~ u/2 + u^2/sqrt(2 pi):  E[phi^2] = q/4 + 3 q^2/(2 pi) + O(q^3), E[phi'^2] = 1/4 + O(q)
+    qs = np.array([1e-300, 1e-12, 1e-6])
+    np.testing.assert_allclose(gelu.second_moment(qs), qs / 4 + 3 * qs**2 / (2 * np.pi), rtol=1e-5)
+    np.testing.assert_allclose(gelu.deriv_moment(qs), 0.25, rtol=1e-5)
+    # q = 0: finite, no warnings (np.seterr(all="raise") in conftest)
+    assert float(gelu.second_moment(0.0)) == 0.0 and float(gelu.kernel(0.0, 0.0)) == 0.0
+    assert float(gelu.mean(0.0)) == 0.0
+    assert float(gelu.deriv_moment(0.0)) == float(gelu.deriv_kernel(0.0, 0.0)) == 0.25
+    # q -> infinity: ReLU's arc-cosine kernel and orthant probability, corrections O(q^-1/2)
+    big = 1e12
+    np.testing.assert_allclose(gelu.kernel(big, rho * big) / big, arccos_kernel(rho), atol=1e-6)
+    np.testing.assert_allclose(gelu.deriv_kernel(big, rho * big), get_activation("relu").deriv_kernel(1.0, rho),
+                               atol=1e-6)
+    # no overflow far out
+    assert np.isfinite(gelu.kernel(1e300, np.array([-1e300, 0.0, 1e300]))).all()
+    assert np.isfinite(gelu.deriv_kernel(1e300, np.array([-1e300, 0.0, 1e300]))).all()
