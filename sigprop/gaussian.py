@@ -206,8 +206,12 @@ def expect2_bounded(f: ArrayFn, q, p, *, scale, lo: float, hi: float, nodes: int
 
     t_ref = A * A + B * B * (2 / np.pi) * np.arcsin(2 * k * k * p / (1 + 2 * k * k * q))
 
-    # outer nodes over h1 ~ N(0, q): the remainder lives within ~40 scale of 0
-    reach = np.minimum(40.0 * scale, TAIL * np.sqrt(q) + 1e-300)
+    # outer nodes over h1 ~ N(0, q): the remainder of tanh-like f lives within ~40 scale of 0; a
+    # slowly saturating f (softsign, arctan: r ~ 1/h) keeps a remainder out to the Gaussian's tail
+    full = TAIL * np.sqrt(q) + 1e-300
+    edge = np.abs(r(np.stack([-40.0 * scale, 40.0 * scale], axis=-1))).max(axis=-1)
+    slow = edge > 1e-13 * (abs(A) + abs(B))
+    reach = np.where(slow, np.maximum(40.0 * scale, full), np.minimum(40.0 * scale, full))
     h1, w1 = _gauss_on_nodes(0.0, scale, reach, nodes, shape)
     sq = np.sqrt(q)[..., None]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
@@ -221,7 +225,7 @@ def expect2_bounded(f: ArrayFn, q, p, *, scale, lo: float, hi: float, nodes: int
     m_c = rho[..., None] * h1  # conditional mean, shape (*G, K1)
     sc = s[..., None, None]
     # (a) sinh rule in h2 around the localized remainder (s >= scale)
-    h2, w2 = _gauss_on_nodes(0.0, scale, 40.0 * scale, nodes, shape)
+    h2, w2 = _gauss_on_nodes(0.0, scale, np.where(slow, reach, 40.0 * scale), nodes, shape)
     h2 = h2[..., None, :]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         dens2 = np.exp(-0.5 * ((h2 - m_c[..., None]) / np.where(sc > 0, sc, 1.0)) ** 2) / (np.sqrt(2 * np.pi) * np.where(sc > 0, sc, 1.0))
