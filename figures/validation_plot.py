@@ -9,6 +9,12 @@ import numpy as np
 PANELS = (("q", "q[l]"), ("p", "p[l]"), ("log_apjn", "log J(0, l)"), ("log_apjn_back", "log J(l, L)"))
 
 
+def _bar(se):
+    """Two standard errors; none where the error is not finite (an overflowed layer)."""
+    se = np.asarray(se, float)
+    return 2 * np.where(np.isfinite(se), se, 0.0)
+
+
 def _labels(report: dict) -> list[str]:
     """The swept fields' values per grid point (``"alpha=0.5"``), from the report's declaration."""
     shape = tuple(report["grid_shape"])
@@ -48,12 +54,12 @@ def plot_validation(report: dict, path) -> Path:
             color = "k" if not sweep else plt.cm.viridis(i / max(1, len(labels) - 1))
             tag = "" if not sweep else f" {labels[i]}"
             ax.plot(layers, t, "-", color=color, lw=1.2, label=f"theory (d = inf){tag}" if not sweep else tag)
-            ax.errorbar(layers, m, yerr=2 * np.nan_to_num(se), fmt="o", ms=2.5, capsize=1.5,
+            ax.errorbar(layers, m, yerr=_bar(se), fmt="o", ms=2.5, capsize=1.5,
                         color=None if not sweep else color, label=f"Monte-Carlo d = {d}" if not sweep else None)
         if "mean_2d" in e:
             for i, (m, se) in enumerate(zip(cols("mean_2d"), cols("stderr_2d"))):
                 color = None if not sweep else plt.cm.viridis(i / max(1, len(labels) - 1))
-                ax.errorbar(layers + 0.2, m, yerr=2 * np.nan_to_num(se), fmt="s", ms=2.5, capsize=1.5,
+                ax.errorbar(layers + 0.2, m, yerr=_bar(se), fmt="s", ms=2.5, capsize=1.5,
                             color=color, mfc="none" if sweep else None,
                             label=f"Monte-Carlo d = {2 * d}" if not sweep else None)
     axes[0].legend(fontsize=7, title=("lines: theory; o: d = %d%s" % (d, ", s: 2d" if "mean_2d" in report["q"]

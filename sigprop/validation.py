@@ -100,9 +100,16 @@ def _entry(th, run, run_2d, name, floor) -> dict:
         entry.update({"mean_2d": m2, "stderr_2d": se2, "z_2d": zscores(th, m2, se2, floor),
                       "mean_inf": m_crit, "z_inf": crit,
                       "shrink": _rms(m - th, m2 - th) / np.maximum(_rms(m2 - th, m - th), 1e-300)})
-    # a layer that one side gives as a number and the other does not (an overflow, a NaN) fails
-    one_sided = (np.isfinite(th) != np.isfinite(m_crit)).reshape(len(th), -1)  # (layers, grid points)
+    # a layer that the theory gives as a number and the measurement does not (a float32 overflow, a
+    # NaN) fails; where a sweep's theory left float64 (solve(overflow="nan")) nothing is compared
+    th_ok = np.isfinite(th).reshape(len(th), -1)  # (layers, grid points)
+    one_sided = th_ok & ~np.isfinite(m_crit).reshape(th_ok.shape)
     entry["nonfinite_layers"] = np.flatnonzero(one_sided.any(axis=1)).tolist()
+    entry["nonfinite_values"] = int(one_sided.sum())
+    if np.ndim(th) > 1:
+        entry["nonfinite_by_point"] = [np.flatnonzero(col).tolist() for col in one_sided.T]
+    if not th_ok.all():
+        entry["theory_lost_by_point"] = [np.flatnonzero(~col).tolist() for col in th_ok.T]
     entry["dof"] = dof
     entry["z_normal"] = normal_equivalent(crit, dof)
     finite = np.abs(entry["z_normal"][np.isfinite(entry["z_normal"])])
@@ -136,7 +143,10 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
         dict with, for each of ``q, p, log_apjn, log_apjn_back``, a dict of
         per-layer arrays ``theory, mean, stderr, z`` (width ``d``) and, with
         ``doubling``, ``mean_2d, stderr_2d, z_2d, z_inf`` and the scalar
-        ``shrink``; always ``nonfinite_layers`` (finite on one side only),
+        ``shrink``; always ``nonfinite_layers`` (finite in the theory, not in the
+        measurement; for a sweep the union over points, and ``nonfinite_by_point``) and
+        ``nonfinite_values`` (their count over layers and points); for a sweep whose
+        theory left float64 at some points, ``theory_lost_by_point`` (layers not compared),
         ``dof`` and ``z_normal`` (the criterion's z as a normal-equivalent, see
         the module docstring), ``max_abs_z`` (of ``z_normal``); plus ``ok``,
         ``width``, ``samples``, ``probes``, ``zmax``, ``allowance`` (a
@@ -147,7 +157,8 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
 
     check_options(width, samples, zmax, seed)
     d = arch.width if width is None else width
-    traj = solve(arch)
+    # a sweep keeps the points whose recurrence stays in float64 (the others are not compared there)
+    traj = solve(arch, overflow="nan" if arch.grid_shape() else "raise")
     runs = [simulate(arch, width=d, samples=samples, probes=probes, seed=seed, dtype=dtype, device=device,
                      progress=progress)]
     if doubling:
@@ -163,7 +174,7 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
             continue
         out[name] = entry = _entry(th, runs[0], runs[1] if doubling else None, name, floor)
         worst = max(worst, entry["max_abs_z"])
-        bad_layers += len(entry["nonfinite_layers"])
+        bad_layers += entry["nonfinite_values"]
     out["max_abs_z"] = worst
     out["ok"] = bool(worst <= zmax and bad_layers == 0)
     out["allowance"] = ((f"|z| of the Richardson extrapolation 2 m(2d) - m(d) (removes O(1/d)) <= {zmax}"
@@ -215,11 +226,20 @@ def _print_sweep(report, arch) -> None:
               + (f" {'shrink':>6}" if shrink is not None else ""))
         for i, label in enumerate(labels):
             col = np.where(np.isfinite(zn[:, i]), np.abs(zn[:, i]), -1.0)
+            if col.max() < 0:
+                print(f"   {'':{len(name)}}{label:{width}}  {'not compared':>26}")
+                continue
             l = int(np.argmax(col))
             line = f"   {'':{len(name)}}{label:{width}}  {max(col[l], 0.0):9.2f} {l:8d} {z[l, i]:7.2f}"
             print(line + (f" {shrink[i]:6.2f}" if shrink is not None else ""))
-        if e["nonfinite_layers"]:
-            print(f"   finite on one side only (theory vs Monte-Carlo) at layers {_ranges(e['nonfinite_layers'])}")
+        hint = ("; the float32 activations overflow or underflow there, try --float64"
+                if report["meta"][0]["dtype"] == "float32" else "")
+        for i, layers in enumerate(e.get("nonfinite_by_point", [])):
+            if layers:
+                print(f"   {labels[i]}: finite in the theory only at layers {_ranges(layers)}{hint}")
+        for i, layers in enumerate(e.get("theory_lost_by_point", [])):
+            if layers:
+                print(f"   {labels[i]}: the theory left float64 at layers {_ranges(layers)}: not compared there")
 
 
 def main(args) -> int:
@@ -270,10 +290,10 @@ def main(args) -> int:
             print(f"   finite on one side only (theory vs Monte-Carlo) at layers {_ranges(e['nonfinite_layers'])}"
                   + ("; the float32 activations overflow or underflow there, try --float64"
                      if report["meta"][0]["dtype"] == "float32" else ""))
-    nonfinite = sum(len(report[k]["nonfinite_layers"]) for k in QUANTITIES if k in report)
+    nonfinite = sum(report[k]["nonfinite_values"] for k in QUANTITIES if k in report)
     print(f"\nz_n: the criterion's z as a normal-equivalent (Student's t with the ensemble's degrees of freedom)")
     print(f"allowance: {report['allowance']}; max |z_n| = {report['max_abs_z']:.2f}"
-          + (f", {nonfinite} layer values finite on one side only" if nonfinite else "") + " -> "
+          + (f", {nonfinite} layer values finite in the theory only" if nonfinite else "") + " -> "
           f"{'agreement' if report['ok'] else 'DISAGREEMENT'}")
     print(f"wrote {out / 'validate.csv'}, {out / 'validate.json'}" + (f", {figure}" if figure else ""))
     return 0 if report["ok"] else 1

@@ -140,3 +140,21 @@ def test_validate_sweep_fails_when_one_point_fails(tmp_path, capsys):
     assert report["q"]["nonfinite_layers"] == [5, 6, 7, 8] and "layers 5-8" in out
     zn = np.asarray(report["q"]["z_normal"], float)
     assert np.nanmax(np.abs(zn[:, 0])) <= 4.0  # sigma_w^2 = 1 agrees
+
+
+def test_validate_sweep_where_one_points_theory_leaves_float64(tmp_path, capsys):
+    """A plain ReLU MLP at sigma_w^2 = 1e21: its recurrence leaves float64 at layer 15. In float64 the
+    other point is validated and the lost layers are listed, not compared; in float32 the networks
+    overflow much earlier, which fails (finite in the theory only) with the --float64 hint."""
+    args = ["validate", "plain", "--set", "sigma_w2=2,1e21", "--depth", "20", "--width", "16", "--samples", "4"]
+    rc = main(args + ["--float64", "--out", str(tmp_path / "f64")])
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "f64" / "validate.json").read_text())
+    assert rc == 0 and report["ok"] is True
+    assert report["q"]["theory_lost_by_point"] == [[], list(range(15, 21))]
+    assert "sigma_w2=1e+21: the theory left float64 at layers 15-20: not compared there" in out
+    rc = main(args + ["--out", str(tmp_path / "f32")])
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "f32" / "validate.json").read_text())
+    assert rc == 1 and report["q"]["nonfinite_by_point"][0] == [] and report["q"]["nonfinite_by_point"][1]
+    assert "finite in the theory only" in out and "--float64" in out

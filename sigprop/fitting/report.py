@@ -66,6 +66,9 @@ def load_profile(path, quantity: str = "apjn"):
         if "mean" not in entry or "stderr" not in entry:
             raise ValueError(f"{path}: {key!r} holds no 'mean' and 'stderr' (expected `sigprop validate --json` "
                              f"output), got keys {', '.join(map(str, entry)) or 'none'}")
+        if np.ndim(entry["mean"]) > 1:
+            raise ValueError(f"{path}: a sweep (validate report with {key} of shape {np.shape(entry['mean'])}, "
+                             "layers x grid); fit one declaration at a time")
         mean, se = _numbers(path, key, entry["mean"]), _numbers(path, key, entry["stderr"])
         return np.arange(mean.size), mean, se, "validate", is_log
     arr = _numbers(path, key, entry, grid_ok=True)

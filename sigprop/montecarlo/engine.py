@@ -280,12 +280,17 @@ def _ensemble_fn(net: Network, probes: int, l0: int, backward: bool, with_inputs
     return fn
 
 
-def _auto_chunk(net: Network, samples: int, probes: int, platform: str, points: int = 1) -> int:
-    """Networks per compiled call so that the per-chunk working set stays within a few GB."""
+def _auto_chunk(net: Network, samples: int, probes: int, platform: str, points: int = 1,
+                weight_points: int = 1) -> int:
+    """Networks per compiled call so that the per-chunk working set stays within a few GB.
+
+    ``points``: grid points per network; ``weight_points``: copies of each weight matrix
+    (the grid points, when a weight scale is swept; otherwise one shared matrix).
+    """
     per = 4 if net.dtype == "float32" else 8
     ratio = max([getattr(net.arch, "mlp_ratio", 1)] + [1])
     act = (net.L + 1) * net.n * net.d * per * points  # stored h^l for the reverse sweep
-    work = ((2 * probes + 4) * net.n * net.d * ratio * points + 12 * ratio * net.d * net.d) * per
+    work = ((2 * probes + 4) * net.n * net.d * ratio * points + 12 * ratio * net.d * net.d * weight_points) * per
     budget = 8e9 if platform == "gpu" else 1e9
     return int(max(1, min(samples, budget // (act + work))))
 
@@ -349,8 +354,12 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
     if inputs is None and net.n > net.d:
         raise ValueError(f"n_tokens={net.n} > width={net.d}: symmetric inputs need n <= d (or pass inputs)")
     x = None if inputs is None else user_inputs(inputs, samples, net.n, net.d)
+    if x is not None and axes is not None and (axes["q0"] is not None or axes["p0"] is not None):
+        raise ValueError("inputs= replaces the symmetric inputs, so sweeping q0/p0 would change nothing; "
+                         "omit inputs (exact (q0, p0) tokens) or do not sweep q0/p0")
     nd = len(devices)
-    chunk = chunk or _auto_chunk(net, samples, probes, platform, points)
+    scaled = axes is not None and any(a is not None for std in axes["std"] for a in std.values())
+    chunk = chunk or _auto_chunk(net, samples, probes, platform, points, points if scaled else 1)
     chunk = max(nd, -(-chunk // nd) * nd) if nd > 1 else chunk
     chunk = min(chunk, -(-samples // nd) * nd)
     start = time.perf_counter()

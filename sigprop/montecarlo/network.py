@@ -38,8 +38,8 @@ TRACED_FIELDS = ("alpha", "shift", "eps", "q0", "p0", "sigma_w2", "sigma_b2", "s
 
 def _scalar(arch: Architecture) -> None:
     if arch.grid_shape() != ():
-        raise ValueError("Monte-Carlo networks need scalar fields (one network per declaration); "
-                         f"got a grid of shape {arch.grid_shape()} — loop over the grid instead")
+        raise ValueError("a Network is one grid point (scalar fields); got a grid of shape "
+                         f"{arch.grid_shape()}: simulate() runs sweeps over traced numbers (see Sweep)")
 
 
 def check_width(width) -> None:
@@ -234,9 +234,12 @@ class Sweep:
     def build(cls, arch: Architecture, width: int | None = None, dtype: str = "float32",
               value_path_only: bool = False) -> "Sweep":
         shape = arch.grid_shape()
+        if math.prod(shape) == 0:
+            raise ValueError(f"a sweep needs at least one point; got a grid of shape {shape}")
         points = [Network(a, width, dtype, value_path_only) for a in arch.grid_points()]
         first = points[0]
-        varied = sorted(k for k in arch.swept_fields() if k not in TRACED_FIELDS)
+        varied = sorted(k for k in arch.swept_fields() if k not in TRACED_FIELDS
+                        and np.ptp(np.asarray(getattr(arch, k), float)) > 0)  # (a constant list is one value)
         if varied or any(p.static_key != first.static_key for p in points):
             raise ValueError(f"a Monte-Carlo sweep may vary only {', '.join(TRACED_FIELDS)} (numbers the compiled "
                              f"network takes as inputs); "

@@ -98,8 +98,10 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
         progress: print the sublayer reached to stderr every few seconds (long runs).
         overflow: where the recurrence leaves float64 (below): ``"raise"`` (default), or
             ``"nan"``, for sweeps over exponential phases: the grid points that leave it
-            are ``nan`` from that sublayer on (``log_apjn_back`` at every layer below ``L``),
-            and the others are computed as usual. (Attention without a normalizer stops
+            are ``nan`` from that sublayer on (``log_apjn_back`` at every layer, except
+            ``J(L, L) = 1`` with attention), and the others are computed as usual (equal
+            to solving them alone up to round-off: with attention the softmax quadrature
+            grids are sized by the sweep's largest variance, ~1e-13). (Attention without a normalizer stops
             earlier: its softmax quadrature refuses logit variances beyond its reach with a
             ``ValueError`` for the whole sweep.)
 

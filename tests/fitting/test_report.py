@@ -122,3 +122,10 @@ def test_a_sweeps_csv_is_refused(tmp_path, capsys):
     capsys.readouterr()
     rc, out = _run(capsys, tmp_path / "theory.csv")
     assert rc == 2 and "a sweep (2 grid points" in out.err
+
+
+def test_a_sweeps_validate_json_is_refused(tmp_path, capsys):
+    report = {"log_apjn": {"mean": [[0.0, 0.0], [0.1, 0.2], [0.2, 0.4]], "stderr": [[0.0, 0.0]] * 3}}
+    (tmp_path / "validate.json").write_text(json.dumps(report))
+    rc, out = _run(capsys, tmp_path / "validate.json")
+    assert rc == 2 and "a sweep" in out.err and "(3, 2)" in out.err

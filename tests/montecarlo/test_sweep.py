@@ -81,3 +81,13 @@ def test_sweeps_over_structure_are_refused():
 def test_one_network_sweep_has_grid_shaped_nan_stderr():
     g = simulate(preset("toy", depth=3, width=16, alpha=[0.5, 1.0]), samples=1, probes=1)
     assert g.mean("q").shape == g.stderr("q").shape == (4, 2) and np.all(np.isnan(g.stderr("q")))
+
+
+def test_sweep_edge_cases():
+    with pytest.raises(ValueError, match="at least one point"):
+        simulate(preset("toy", depth=2, width=8, alpha=[]), samples=1)
+    with pytest.raises(ValueError, match="inputs= replaces"):
+        simulate(preset("toy", depth=2, width=8, q0=[1.0, 2.0]), samples=1, inputs=np.ones((2, 8)))
+    # a constant list of a structural field is one value, not a sweep over it
+    g = simulate(preset("toy", depth=2, width=8, mu=[1.0, 1.0], alpha=[0.5, 1.5]), samples=1, probes=1)
+    assert g.q.shape == (1, 3, 2)
