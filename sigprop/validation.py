@@ -11,8 +11,10 @@ mean is ``m_d = theory + c/d + noise``. With the width-doubling check (the
 default) the ensemble is also run at ``2d`` and the Richardson extrapolation
 ``m_inf = 2 m_{2d} - m_d`` (standard error ``sqrt(4 se_{2d}^2 + se_d^2)``)
 removes the ``c/d`` term; agreement means ``|z_inf| <= zmax`` at every layer
-for every quantity, and no layer where one side is a finite number and the
-other is not (a float32 overflow fails; it does not drop out). The report also
+for every quantity, and no layer where the theory is a finite number and the
+measurement is not (a float32 overflow fails; it does not drop out; where a
+sweep's theory leaves float64 at some points, those layers are listed and not
+compared). The report also
 gives how the discrepancy shrinks:
 ``shrink = rms(m_d - theory) / rms(m_{2d} - theory)``, expected ``~2`` when the
 discrepancy is a resolved ``O(1/d)`` effect (and ``~1`` when it is noise or a
@@ -287,7 +289,7 @@ def main(args) -> int:
         if "shrink" in e:
             print(f"   width {d} -> {2 * d}: rms discrepancy shrinks by {e['shrink']:.2f} (O(1/d) predicts 2)")
         if e["nonfinite_layers"]:
-            print(f"   finite on one side only (theory vs Monte-Carlo) at layers {_ranges(e['nonfinite_layers'])}"
+            print(f"   finite in the theory only (not in the Monte-Carlo) at layers {_ranges(e['nonfinite_layers'])}"
                   + ("; the float32 activations overflow or underflow there, try --float64"
                      if report["meta"][0]["dtype"] == "float32" else ""))
     nonfinite = sum(report[k]["nonfinite_values"] for k in QUANTITIES if k in report)

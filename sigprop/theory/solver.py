@@ -213,10 +213,15 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None, overf
         with np.errstate(divide="ignore", invalid="ignore"):
             log_apjn[k + 1] = log_apjn[k] + np.log(chis[k])
         under = (qs[k + 1] < _TINY) & (qs[k] >= _TINY)  # into the subnormals: precision is lost, then q = 0
-        left = ~(np.isfinite(qs[k + 1]) & np.isfinite(log_apjn[k + 1])) | under
-        if dead is not None:
-            left &= ~dead
-        if np.any(left) and overflow == "raise":
+        # q >= 0 and log(chi) are finite everywhere iff their sums are (the cheap test, every sublayer)
+        if dead is None and np.isfinite(qs[k + 1].sum()) and np.isfinite(log_apjn[k + 1].sum()) \
+                and not np.any(under):
+            left = None
+        else:
+            left = ~(np.isfinite(qs[k + 1]) & np.isfinite(log_apjn[k + 1])) | under
+            if dead is not None:
+                left &= ~dead
+        if left is not None and np.any(left) and overflow == "raise":
             if np.any(under):
                 raise FloatingPointError(
                     f"q underflowed float64 at sublayer {k} (q = {np.min(qs[k + 1]):.3g}); this phase decays "
@@ -226,7 +231,7 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None, overf
                 f"chi={np.min(chis[k]):.3g}..{np.max(chis[k]):.3g}); this phase grows or decays "
                 "exponentially (reduce the depth) or a parameter is too large for float64"
                 + (" (solve(..., overflow='nan') marks such grid points nan instead)" if grid else ""))
-        if np.any(left) or dead is not None:  # overflow="nan": those points are nan from here on
+        if left is not None and (np.any(left) or dead is not None):  # overflow="nan": nan from here on
             dead = left if dead is None else dead | left
             q, r, m = np.where(dead, 1.0, q), np.where(dead, 0.0, r), np.where(dead, 0.0, m)  # any finite state
             if need_p:
