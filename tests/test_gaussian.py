@@ -102,3 +102,34 @@ def test_slowly_saturating_kernel_keeps_its_remainder_tail(name, f, q, rho):
     lo, hi = f(-1e3), f(1e3)
     got = gaussian.expect2_bounded(f, q, rho * q, scale=1.0, lo=lo, hi=hi)
     assert got == pytest.approx(_nested_kernel(f, q, rho * q), rel=1e-8)
+
+
+@pytest.mark.parametrize("q", [1e-12, 1e-4, 0.3, 4.0, 1e4, 1e8, 1e10, 1e12])
+def test_piecewise_rule_across_jumps_and_kinks(q):
+    """P(|h| < 1) (a jump at +-1) and E[clip(h, -1, 1)^2] (kinks at +-1) from the normal CDF;
+    E[exp(-|h|)] (a kink at 0) = 2 exp(q/2) Phi(-sqrt(q))."""
+    from scipy.special import erf
+    from scipy.stats import norm
+
+    sd = np.sqrt(q)
+    inside = erf(1 / (sd * np.sqrt(2)))
+    got = gaussian.expect_piecewise(lambda h: (np.abs(h) < 1) * 1.0, q, [-1.0, 1.0])
+    assert got == pytest.approx(inside, rel=1e-12)
+    if q < 1e6:  # (the closed form cancels beyond)
+        clip2 = q * (inside - 2 / sd * norm.pdf(1 / sd)) + (1 - inside)
+        got = gaussian.expect_piecewise(lambda h: np.clip(h, -1, 1) ** 2, q, [-1.0, 1.0])
+        assert got == pytest.approx(clip2, rel=1e-11)
+    if q <= 1e10:  # (the rule's float64 floor is ~1e-16 of the Gaussian's mass: 1e-11 relative here)
+        import mpmath
+
+        with mpmath.workdps(30):
+            exact = float(2 * mpmath.exp(mpmath.mpf(q) / 2) * mpmath.ncdf(-mpmath.sqrt(mpmath.mpf(q))))
+        got = gaussian.expect_piecewise(lambda h: np.exp(-np.abs(h)), q, [0.0])
+        assert got == pytest.approx(exact, rel=1e-10)
+
+
+def test_piecewise_rule_point_mass_and_broadcasting():
+    got = gaussian.expect_piecewise(lambda h: np.cos(h) + 2, np.array([0.0, 1.0]), np.array([[[0.5]], [[-0.5]]]))
+    assert got.shape == (2, 2)
+    np.testing.assert_allclose(got[:, 0], 3.0)  # q = 0: f(0)
+    np.testing.assert_allclose(got[:, 1], np.exp(-0.5) + 2, rtol=1e-13)  # E[cos h] = exp(-q/2)

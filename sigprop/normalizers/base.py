@@ -145,9 +145,14 @@ class Normalizer:
         scale = 1.0 / alpha
         f = lambda h: act.fn(a1 * h + s1, NP)  # noqa: E731
         center = -shift / alpha  # where the feature sits: the sinh nodes cluster there
-        qt = gaussian.expect(lambda h: f(h) ** 2, q, scale=scale, center=center)
-        qh = alpha ** 2 * gaussian.expect(lambda h: act.derivative(a1 * h + s1, NP) ** 2, q, scale=scale,
-                                          center=center)
+        d2 = lambda h: act.derivative(a1 * h + s1, NP) ** 2  # noqa: E731
+        if act.kinks:  # piecewise between the kinks, at h = (u_k - shift) / alpha
+            breaks = (np.asarray(act.kinks) - shift[..., None]) / alpha[..., None]
+            qt = gaussian.expect_piecewise(lambda h: f(h) ** 2, q, breaks)
+            qh = alpha ** 2 * gaussian.expect_piecewise(d2, q, breaks)
+        else:
+            qt = gaussian.expect(lambda h: f(h) ** 2, q, scale=scale, center=center)
+            qh = alpha ** 2 * gaussian.expect(d2, q, scale=scale, center=center)
         pt = None
         if need_p and p is not None:
             if act.bounded:

@@ -126,7 +126,8 @@ def test_user_pointwise_normalizer_agrees():
     from sigprop import normalizers
 
     name = "softsign_mc_test"
-    normalizers.pointwise_normalizer(name, lambda u, xp: u / (1 + xp.abs(u)), lambda u, xp: 1 / (1 + xp.abs(u)) ** 2)
+    normalizers.pointwise_normalizer(name, lambda u, xp: u / (1 + xp.abs(u)), lambda u, xp: 1 / (1 + xp.abs(u)) ** 2,
+                                     kinks=(0,))
     try:
         arch = ToyResidual(depth=6, normalizer=name, alpha=0.8, sigma_w2=0.5, p0=0.3)
         for q, z in _z(arch, ("q", "p", "log_apjn"), width=128, samples=12).items():
