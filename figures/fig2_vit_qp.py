@@ -100,12 +100,11 @@ def monte_carlo(sz: Sizes, device=None, seed: int = 0, progress: bool = True) ->
         res = simulate(architecture(sz, norm, alpha), width=sz.width, samples=sz.samples, probes=1, seed=seed,
                        device=device, backward=False)
         rho = res.p / res.q
+        curves = {"q": (res.mean("q"), res.stderr("q")), "p": (res.mean("p"), res.stderr("p")),
+                  "rho": (rho.mean(axis=0), se(rho))}  # (L+1,) or, for the sweep, (L+1, alphas)
         keys = [(norm, 0.0)] if norm == "layernorm" else [(norm, a) for a in alphas]
         for i, key in enumerate(keys):
-            col = (lambda x: x) if norm == "layernorm" else (lambda x, i=i: x[..., i])  # noqa: E731
-            out[key] = {"q": (col(res.mean("q")), col(res.stderr("q"))),
-                        "p": (col(res.mean("p")), col(res.stderr("p"))),
-                        "rho": (col(rho.mean(axis=0)), col(se(rho)))}
+            out[key] = {k: tuple(np.reshape(x, (len(x), -1))[:, i] for x in pair) for k, pair in curves.items()}
         if progress:
             what = "" if norm == "layernorm" else f" at alpha = {', '.join(f'{a:g}' for a in alphas)}"
             print(f"  [vit-qp] Monte-Carlo {norm}{what}: {sz.samples} networks of width {sz.width} "

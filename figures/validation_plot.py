@@ -40,6 +40,7 @@ def plot_validation(report: dict, path) -> Path:
     d = report["width"]
     sweep = bool(report.get("grid_shape"))
     labels = _labels(report) if sweep else []
+    colors = [plt.cm.viridis(i / max(1, len(labels) - 1)) for i in range(len(labels))]
     for ax, (name, label) in zip(axes, PANELS):
         e = report.get(name)
         ax.set_title(label)
@@ -51,16 +52,14 @@ def plot_validation(report: dict, path) -> Path:
         layers = np.arange(len(th))
         cols = lambda key: np.asarray(e[key], float).reshape(len(th), -1).T  # noqa: E731  (one per grid point)
         for i, (t, m, se) in enumerate(zip(cols("theory"), cols("mean"), cols("stderr"))):
-            color = "k" if not sweep else plt.cm.viridis(i / max(1, len(labels) - 1))
-            tag = "" if not sweep else f" {labels[i]}"
-            ax.plot(layers, t, "-", color=color, lw=1.2, label=f"theory (d = inf){tag}" if not sweep else tag)
+            ax.plot(layers, t, "-", color=colors[i] if sweep else "k", lw=1.2,
+                    label=labels[i] if sweep else "theory (d = inf)")
             ax.errorbar(layers, m, yerr=_bar(se), fmt="o", ms=2.5, capsize=1.5,
-                        color=None if not sweep else color, label=f"Monte-Carlo d = {d}" if not sweep else None)
+                        color=colors[i] if sweep else None, label=None if sweep else f"Monte-Carlo d = {d}")
         if "mean_2d" in e:
             for i, (m, se) in enumerate(zip(cols("mean_2d"), cols("stderr_2d"))):
-                color = None if not sweep else plt.cm.viridis(i / max(1, len(labels) - 1))
                 ax.errorbar(layers + 0.2, m, yerr=_bar(se), fmt="s", ms=2.5, capsize=1.5,
-                            color=color, mfc="none" if sweep else None,
+                            color=colors[i] if sweep else None, mfc="none" if sweep else None,
                             label=f"Monte-Carlo d = {2 * d}" if not sweep else None)
     axes[0].legend(fontsize=7, title=("lines: theory; o: d = %d%s" % (d, ", s: 2d" if "mean_2d" in report["q"]
                                                                       else "")) if sweep else None,

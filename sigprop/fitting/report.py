@@ -66,24 +66,23 @@ def load_profile(path, quantity: str = "apjn"):
         if "mean" not in entry or "stderr" not in entry:
             raise ValueError(f"{path}: {key!r} holds no 'mean' and 'stderr' (expected `sigprop validate --json` "
                              f"output), got keys {', '.join(map(str, entry)) or 'none'}")
-        if np.ndim(entry["mean"]) > 1:
-            raise ValueError(f"{path}: a sweep (validate report with {key} of shape {np.shape(entry['mean'])}, "
-                             "layers x grid); fit one declaration at a time")
         mean, se = _numbers(path, key, entry["mean"]), _numbers(path, key, entry["stderr"])
         return np.arange(mean.size), mean, se, "validate", is_log
-    arr = _numbers(path, key, entry, grid_ok=True)
-    if arr.ndim != 1:
-        raise ValueError(f"{path}: {key} is a grid of shape {arr.shape[1:]}; fit one declaration at a time")
+    arr = _numbers(path, key, entry)
     return np.arange(arr.size), arr, None, "theory", is_log
 
 
-def _numbers(path, key, entry, grid_ok=False):
+def _numbers(path, key, entry):
+    """One profile over layers; a sweep's ``(layers, *grid)`` arrays are refused with their shape."""
     try:
         arr = np.asarray(entry, float)
     except (TypeError, ValueError):
         raise ValueError(f"{path}: {key!r} is not an array of numbers (rows of equal length)") from None
-    if arr.ndim == 0 or (arr.ndim > 1 and not grid_ok):
+    if arr.ndim == 0:
         raise ValueError(f"{path}: {key!r} must be a list of numbers over layers, got shape {arr.shape}")
+    if arr.ndim > 1:
+        raise ValueError(f"{path}: {key!r} is a sweep (shape {arr.shape}: layers x grid points); "
+                         "fit one declaration at a time")
     return arr
 
 

@@ -177,6 +177,10 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
         """``f`` on every grid point (``vmap``; unchanged for a single point)."""
         return jax.vmap(f, in_axes=in_axes, axis_size=points) if grid else f
 
+    def per_point(sub, j):
+        """``sub(state, state, state, hyper, stds)`` of the sublayer at block position ``j`` on every point."""
+        return over_grid(sub, (0, 0, 0, hyp_axes, axes["std"][j] if grid else None))
+
     kw, kin, kv, ku, ky = network_keys(key)
     if h0 is None:
         h0 = over_grid(lambda q0, p0: net.symmetric_inputs(kin, {"q0": q0, "p0": p0}),
@@ -207,8 +211,7 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
                 return h, jnp.where(active[j], t2, t), jnp.where(active[j], logs2, logs), stat
 
             ins.append(h)
-            h, t, logs, stat = over_grid(sub, (0, 0, 0, hyp_axes, axes["std"][j] if grid else None))(
-                h, t, logs, hyp, stds[j])
+            h, t, logs, stat = per_point(sub, j)(h, t, logs, hyp, stds[j])
             stats.append(stat)
         return (h, t, logs), (jnp.stack(ins), jnp.stack(stats))
 
@@ -243,8 +246,7 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
                 g2, logs2, log_sq = _rescaled(jax.vmap(lambda c: pull(c)[0])(g), logs)
                 return jnp.where(active[j], g2, g), jnp.where(active[j], logs2, logs), log_sq
 
-            g, logs, log_sq = over_grid(sub, (0, 0, 0, hyp_axes, axes["std"][j] if grid else None))(
-                g, logs, h_in[j], hyp, stds[j])
+            g, logs, log_sq = per_point(sub, j)(g, logs, h_in[j], hyp, stds[j])
             norms.append(log_sq)  # (inactive sublayers, past L: dropped)
         return (g, logs), jnp.stack(norms[::-1])
 
@@ -341,11 +343,11 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
         raise ValueError(f"l0 must be in [0, depth={arch.depth}], got {l0}")
     shape = arch.grid_shape()
     if shape == ():
-        net, axes, points = Network(arch, width, dtype, value_path_only), None, 1
+        net, axes, points, copies = Network(arch, width, dtype, value_path_only), None, 1, 1
         hyper = net.hyper
     else:
         sweep = Sweep.build(arch, width, dtype, value_path_only)
-        net, hyper, axes, points = sweep.net, sweep.hyper, sweep.axes, sweep.size
+        net, hyper, axes, points, copies = sweep.net, sweep.hyper, sweep.axes, sweep.size, sweep.weight_copies
     platform = device or jax.default_backend()
     try:
         devices = jax.devices(platform)
@@ -358,8 +360,7 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
         raise ValueError("inputs= replaces the symmetric inputs, so sweeping q0/p0 would change nothing; "
                          "omit inputs (exact (q0, p0) tokens) or do not sweep q0/p0")
     nd = len(devices)
-    scaled = axes is not None and any(a is not None for std in axes["std"] for a in std.values())
-    chunk = chunk or _auto_chunk(net, samples, probes, platform, points, points if scaled else 1)
+    chunk = chunk or _auto_chunk(net, samples, probes, platform, points, copies)
     chunk = max(nd, -(-chunk // nd) * nd) if nd > 1 else chunk
     chunk = min(chunk, -(-samples // nd) * nd)
     start = time.perf_counter()

@@ -230,6 +230,11 @@ class Sweep:
     def size(self) -> int:
         return math.prod(self.shape)
 
+    @property
+    def weight_copies(self) -> int:
+        """Copies of each weight matrix the sweep holds: one per point where a weight scale is swept."""
+        return self.size if any(a is not None for std in self.axes["std"] for a in std.values()) else 1
+
     @classmethod
     def build(cls, arch: Architecture, width: int | None = None, dtype: str = "float32",
               value_path_only: bool = False) -> "Sweep":
