@@ -77,8 +77,11 @@ class Activation:
         bounded: ``phi`` saturates to constants at +-infinity (tanh-like).
         kinks: positions ``u`` where ``phi`` or ``phi'`` is not smooth (hardtanh: -1, 1;
             softsign: 0): the 1-D moments are then integrated piecewise
-            (:func:`sigprop.gaussian.expect_piecewise`, exponentially convergent), and the
-            finite-difference derivative is one-sided next to a kink.
+            (:func:`sigprop.gaussian.expect_piecewise`, exponentially convergent), the 2-D
+            kernels by :func:`sigprop.gaussian.expect2_piecewise`, and the
+            finite-difference derivative is one-sided next to a kink. ``relu`` declares 0
+            (its own moments are closed forms; the kink matters for ``relu`` after a
+            pointwise normalizer, :func:`sigprop.blocks.dense.composite_kinks`).
     """
 
     name: str
@@ -104,7 +107,7 @@ class Activation:
     def expect(self, g: Callable, q):
         """``E[g(u)]``, ``u ~ N(0, q)``, by the rule suited to ``phi`` (piecewise across its kinks)."""
         if self.kinks:
-            return gaussian.expect_piecewise(g, q, np.asarray(self.kinks, dtype=float))
+            return gaussian.expect_piecewise(g, q, np.asarray(self.kinks, dtype=float), scale=self.scale)
         return gaussian.expect(g, q, scale=self.scale)
 
     @property
@@ -144,6 +147,8 @@ class Activation:
         if self.kernel_cf is not None:
             return self.kernel_cf(np.asarray(q, dtype=float), np.asarray(p, dtype=float))
         f = lambda u: self.fn(u, NP)  # noqa: E731
+        if self.kinks:
+            return gaussian.expect2_piecewise(f, q, p, np.asarray(self.kinks, dtype=float))
         if self.bounded:
             lo, hi = self.limits
             return gaussian.expect2_bounded(f, q, p, scale=self.scale, lo=lo, hi=hi)
@@ -161,6 +166,8 @@ class Activation:
         if self.deriv_kernel_cf is not None:
             return self.deriv_kernel_cf(np.asarray(q, dtype=float), np.asarray(p, dtype=float))
         d = lambda u: self.derivative(u, NP)  # noqa: E731
+        if self.kinks:
+            return gaussian.expect2_piecewise(d, q, p, np.asarray(self.kinks, dtype=float))
         return gaussian.expect2(d, None, q, p, scale=self.scale)
 
     def moments(self, q):
@@ -362,7 +369,7 @@ register_activation(Activation(
     "relu", lambda u, xp: xp.maximum(u, 0.0), lambda u, xp: (u > 0) * 1.0,
     lambda q: q / 2, _relu_kernel, lambda q: 0.5 + 0 * q,
     description="max(u, 0); arc-cosine kernel (Cho & Saul 2009)", deriv_kernel_cf=_relu_dkernel,
-    mean_cf=lambda q: np.sqrt(q / (2.0 * np.pi))))
+    mean_cf=lambda q: np.sqrt(q / (2.0 * np.pi)), kinks=(0.0,)))
 register_activation(Activation(
     "erf", lambda u, xp: xp.erf(u), lambda u, xp: 2 / np.sqrt(np.pi) * xp.exp(-u * u),
     _erf_m2, _erf_kernel, _erf_dm, bounded=True,

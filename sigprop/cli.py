@@ -48,9 +48,10 @@ def _run_theory(args) -> int:
     lost = ~np.isfinite(traj.log_apjn[-1])
     if np.any(lost):
         first = np.argmin(np.isfinite(traj.log_apjn), axis=0)[lost]  # first layer lost, per such point
-        print(f"sigprop theory: note: {int(lost.sum())} of {lost.size} grid points left float64 (an exponential "
-              f"phase, from sublayer {int(first.min()) - 1} on); their values are nan (null in JSON) from there",
-              file=sys.stderr)
+        reach = " or the softmax quadrature's reach (logit variance ~ 330)" if arch.cross_tangents else ""
+        print(f"sigprop theory: note: {int(lost.sum())} of {lost.size} grid points left float64{reach} (an "
+              f"exponential phase, from sublayer {int(first.min()) - 1} on); their values are nan (null in JSON) "
+              "from there", file=sys.stderr)
     if args.out:
         io.write_json(f"{args.out}/theory.json", data)
         io.write_csv(f"{args.out}/theory.csv", _theory_columns(arch, traj))

@@ -110,6 +110,10 @@ def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None,
     so a ``weight_std`` is turned into sigmas at that width.
     """
     changes = parse_sets(sets)
+    if depth is not None:
+        changes["depth"] = str(depth)
+    if width is not None:
+        changes["width"] = str(width)
     data = {}
     if spec in PRESETS:
         arch = preset(spec)
@@ -133,17 +137,19 @@ def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None,
             raise ValueError(f"{path}: give either 'preset' (a preset plus changes) or 'arch' (a kind plus "
                              "fields), not both")
         if "preset" in data:
-            arch = preset(data.pop("preset"))
+            name = data.pop("preset")
+            if not isinstance(name, str):
+                raise ValueError(f"{path}: 'preset' must be a name ({', '.join(PRESETS)}), got {name!r}")
+            arch = preset(name)
         else:
             kind = data.pop("arch", None)
-            if kind not in ARCHITECTURES:
-                raise ValueError(f"{path}: 'arch' must be one of {', '.join(ARCHITECTURES)} (or give 'preset')")
+            if not isinstance(kind, str) or kind not in ARCHITECTURES:
+                raise ValueError(f"{path}: 'arch' must be one of {', '.join(ARCHITECTURES)} (or give 'preset'), "
+                                 f"got {kind!r}")
             arch = ARCHITECTURES[kind]()
-        arch = apply_changes(arch, data)
-    if depth is not None:
-        changes["depth"] = str(depth)
-    if width is not None:
-        changes["width"] = str(width)
+        # the file's standard deviations become sigmas at the width (and MLP ratio) the command line sets
+        sizes = {k: changes[k] for k in ("width", "mlp_ratio") if k in changes}
+        arch = apply_changes(arch, {**data, **sizes} if _has_stds(data) else data)
     explicit = set(changes) | (set(data) if spec not in PRESETS else set())
     arch = apply_changes(arch, changes) if changes else arch
     unused = unused_fields(arch, explicit)
@@ -151,6 +157,10 @@ def load_arch(spec: str, sets: Iterable[str] = (), depth: int | None = None,
         print(f"sigprop: note: {' and '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect with "
               f"normalizer {arch.normalizer!r}", file=sys.stderr)
     return arch
+
+
+def _has_stds(data: Mapping) -> bool:
+    return any(k in data for k in (*STD_KEYS, "weight_std"))
 
 
 def unused_fields(arch: Architecture, keys) -> list[str]:
@@ -253,7 +263,7 @@ def read_csv(path, numeric: Iterable[str] = ()) -> dict[str, np.ndarray]:
     """
     if not Path(path).is_file():
         raise ValueError(f"{path}: not a file")
-    with Path(path).open(newline="") as fh:
+    with Path(path).open(newline="", encoding="utf-8-sig") as fh:  # a spreadsheet's byte-order mark
         rows = list(csv.reader(fh))
     if not rows:
         raise ValueError(f"{path}: empty CSV")

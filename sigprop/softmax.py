@@ -40,6 +40,8 @@ which finite-width networks reproduce); see the README's theory notes.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from functools import lru_cache
 
 import numpy as np
@@ -195,14 +197,46 @@ def softmax_pair_moments(n: int, var, rho, *, higher: bool = True):
 _PAIR_NODES_MAX = 5e9
 
 
+#: what the pair moments do with variances beyond their reach: "raise" (ValueError) or "nan"
+#: (those entries only); set by :func:`beyond_reach`
+_BEYOND = contextvars.ContextVar("sigprop_softmax_beyond", default="raise")
+
+
+@contextlib.contextmanager
+def beyond_reach(mode: str):
+    """Within the block, pair moments whose logit variance is beyond the quadrature's reach are
+    ``"raise"`` (a ``ValueError``, the default) or ``"nan"`` (those entries alone; the others are
+    computed as usual). Used by ``solve(..., overflow="nan")`` for sweeps; per thread (a context variable).
+    """
+    if mode not in ("raise", "nan"):
+        raise ValueError(f"mode must be 'raise' or 'nan', got {mode!r}")
+    token = _BEYOND.set(mode)
+    try:
+        yield
+    finally:
+        _BEYOND.reset(token)
+
+
+def _pair_nodes(n: int, var: float) -> int:
+    """Quadrature nodes of one pair-moment evaluation at logit variance ``var``."""
+    return _tau_grid(n, var, 28.0).size * _gauss_rule(np.sqrt(var), 32)[0].size ** 2
+
+
 def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.ndarray:
     out = np.empty((3 if higher else 1, v_flat.size))
     v_all = float(v_flat.max(initial=0.0))
-    nodes = _tau_grid(n, v_all, 28.0).size * _gauss_rule(np.sqrt(v_all), 32)[0].size ** 2
+    nodes = _pair_nodes(n, v_all)
     if nodes > _PAIR_NODES_MAX:
-        raise ValueError(f"attention logit variance {v_all:.4g} is too large for the softmax pair moments "
-                         f"({nodes:.2g} quadrature nodes; the grids grow like var^1.5): such logits come from a "
-                         "large sigma_q sigma_k or from q growing without a normalizer; reduce them or the depth")
+        if _BEYOND.get() == "raise":
+            raise ValueError(f"attention logit variance {v_all:.4g} is too large for the softmax pair moments "
+                             f"({nodes:.2g} quadrature nodes; the grids grow like var^1.5): such logits come from "
+                             "a large sigma_q sigma_k or from q growing without a normalizer; reduce them or the "
+                             "depth")
+        far = np.array([_pair_nodes(n, float(v)) > _PAIR_NODES_MAX for v in v_flat])
+        out[:, far] = np.nan
+        if not far.all():
+            out[:, ~far] = _pair(n, v_flat[~far], r_flat[~far], higher)
+        return out
     chunk = int(np.clip(2e7 // nodes, 1, _CHUNK))
     for start in range(0, v_flat.size, chunk):
         v, r = v_flat[start:start + chunk], r_flat[start:start + chunk]

@@ -133,3 +133,45 @@ def test_piecewise_rule_point_mass_and_broadcasting():
     assert got.shape == (2, 2)
     np.testing.assert_allclose(got[:, 0], 3.0)  # q = 0: f(0)
     np.testing.assert_allclose(got[:, 1], np.exp(-0.5) + 2, rtol=1e-13)  # E[cos h] = exp(-q/2)
+
+
+def test_piecewise_2d_rule_closed_forms():
+    """E[|h1| |h2|] = (2 q / pi) (sqrt(1 - rho^2) + rho asin(rho)) (a kink at 0) and
+    E[sign h1 sign h2] = (2 / pi) asin(rho) (a jump at 0), rho from -1 to 1, q from 1e-4 to 1e4."""
+    q = np.array([1e-4, 0.3, 1.0, 10.0, 1e4])[:, None]
+    rho = np.array([-1.0, -0.9, 0.0, 0.5, 0.99, 0.99999, 1.0])
+    Q, P = np.broadcast_arrays(q, rho * q)
+    got = gaussian.expect2_piecewise(np.abs, Q, P, [0.0])
+    np.testing.assert_allclose(got, 2 * Q / np.pi * (np.sqrt(1 - rho ** 2) + rho * np.arcsin(rho)), rtol=1e-10)
+    got = gaussian.expect2_piecewise(np.sign, Q, P, [0.0])
+    np.testing.assert_allclose(got, 2 / np.pi * np.arcsin(rho) + 0 * Q, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="p must satisfy"):
+        gaussian.expect2_piecewise(np.abs, 1.0, 1.5, [0.0])
+
+
+def test_piecewise_2d_rule_grid_parameters_and_chunks():
+    """Grid-varying parameters reach f through args, restricted to each chunk of the grid (40 points
+    are several chunks): E[|h1 - c| |h2 - c|] at p = q is E[(h - c)^2] = q + c^2, and each point at
+    p = 0.3 q equals its solo evaluation."""
+    c = np.linspace(-2.0, 2.0, 40)
+    q = np.full(40, 3.0)
+    f = lambda h, s: np.abs(h - s)  # noqa: E731
+    np.testing.assert_allclose(gaussian.expect2_piecewise(f, q, q, c[:, None], args=(c,)), q + c ** 2, rtol=1e-10)
+    grid = gaussian.expect2_piecewise(f, q, 0.3 * q, c[:, None], args=(c,))
+    for i in (0, 17, 39):
+        assert grid[i] == pytest.approx(gaussian.expect2_piecewise(f, 3.0, 0.9, [c[i]], args=(c[i],)), rel=1e-14)
+
+
+@pytest.mark.parametrize("q", [1e10, 1e14])
+def test_piecewise_rule_feature_scale_cuts(q):
+    """A feature of width 1 next to a break at q = 1e14: E[1{h > 0} sech(h)^4] =
+    (4/3 - (pi^2 - 6) / (18 q)) / (2 sqrt(2 pi q)) + O(q^-2.5). Without the scale's cuts the rule's
+    geometric node spacing there leaves ~1e-5."""
+    def f(h):  # sech^4 without overflow
+        e = np.exp(-2 * np.abs(h))
+        return (h > 0) * 16 * e * e / (1 + e) ** 4
+
+    exact = (4 / 3 - (np.pi ** 2 - 6) / (18 * q)) / (2 * np.sqrt(2 * np.pi * q))
+    assert gaussian.expect_piecewise(f, q, [0.0], scale=1.0) == pytest.approx(exact, rel=1e-11)
+    if q == 1e14:
+        assert abs(gaussian.expect_piecewise(f, q, [0.0]) / exact - 1) > 1e-7

@@ -71,3 +71,35 @@ def test_fields_the_normalizer_ignores_are_noted(capsys, tmp_path):
     assert "alpha has no effect with normalizer 'layernorm'" in capsys.readouterr().err
     io.load_arch("vit")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("how", ["option", "set"])
+def test_file_weight_std_becomes_sigmas_at_the_command_line_width(tmp_path, how):
+    """A file's weight_std is converted at the width given by --width (or --set width=...), as the
+    same std given by --set is: sigma = 0.02 sqrt(1024) = 0.64, W_2's fan-in is 4 x 1024."""
+    path = tmp_path / "t.toml"
+    path.write_text('arch = "transformer"\nweight_std = 0.02\n')
+    arch = io.load_arch(str(path), width=1024) if how == "option" else io.load_arch(str(path), ["width=1024"])
+    assert arch.width == 1024 and np.isclose(arch.sigma_q, 0.64) and np.isclose(arch.sigma_2, 1.28)
+    cli = io.load_arch("transformer", ["weight_std=0.02", "width=1024"])
+    assert np.isclose(cli.sigma_q, arch.sigma_q) and np.isclose(cli.sigma_2, arch.sigma_2)
+    assert np.isclose(io.load_arch(str(path)).sigma_q, 0.02 * 16)  # the file's own width (default 256)
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('{"arch": ["toy"]}', "'arch' must be one of"), ('{"preset": ["toy"]}', "'preset' must be a name"),
+    ('{"arch": "toy", "sigma_w2": []}', "non-empty sweep"),
+])
+def test_bad_file_fields_are_refused_with_a_message(tmp_path, text, needle):
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=needle):
+        io.load_arch(str(path))
+
+
+def test_csv_with_a_byte_order_mark(tmp_path):
+    """Spreadsheets write UTF-8 CSV with a byte-order mark; the first column name must not carry it."""
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufefflayer,value\n0,1.5\n1,2.5\n".encode("utf-8"))
+    back = io.read_csv(path)
+    assert list(back) == ["layer", "value"] and back["value"][1] == 2.5

@@ -144,3 +144,19 @@ def test_large_logit_variance_blocks_memory_and_refuses_what_it_cannot_do():
     np.testing.assert_allclose([t, u, v], [s2, s3, s22], rtol=2e-6)  # O(1 - rho) apart: ~4e-7 here
     with pytest.raises(ValueError, match="too large for the softmax pair moments"):
         softmax_pair_moments(8, 1000.0, 0.3)
+
+
+def test_beyond_reach_nan_marks_only_the_entries_out_of_reach():
+    from sigprop.softmax import beyond_reach, softmax_pair_moments
+
+    near = softmax_pair_moments(8, [0.5, 2.0], [0.3, -0.4])
+    with beyond_reach("nan"):
+        got = softmax_pair_moments(8, [0.5, 1000.0, 2.0], [0.3, 0.3, -0.4])
+    for g, w in zip(got, near):
+        np.testing.assert_array_equal(g[[0, 2]], w)
+        assert np.isnan(g[1])
+    with pytest.raises(ValueError, match="too large"):  # the default is restored on leaving the block
+        softmax_pair_moments(8, [0.5, 1000.0], 0.3)
+    with pytest.raises(ValueError, match="mode"):
+        with beyond_reach("ignore"):
+            pass

@@ -11,13 +11,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from scipy.optimize import brentq
 
 from .. import gaussian
-from ..activations import get_activation
+from ..activations import Activation, get_activation
 from ..arrays import NP
 from .base import NormStats
+
+
+@lru_cache(maxsize=64)
+def composite_kinks(act: Activation, nact: Activation) -> np.ndarray:
+    """Where ``act(nact(u))`` or its derivative is not smooth, in ``u``: the kinks of ``nact``, and
+    the ``u`` where ``nact(u)`` crosses a kink of ``act`` (``relu(tanh(u))``: ``u = 0``). The crossings
+    are bracketed on a grid of ``|u|`` from 1e-6 to 1e6 (both signs, and 0) and refined by ``brentq``.
+    """
+    out = list(nact.kinks)
+    if act.kinks:
+        mag = np.geomspace(1e-6, 1e6, 2401)
+        u = np.concatenate([-mag[::-1], [0.0], mag])
+        with np.errstate(all="ignore"):
+            y = np.asarray(nact.fn(u, NP), dtype=float)
+        for v in act.kinks:
+            g = y - v
+            out += list(u[g == 0])
+            for i in np.flatnonzero(g[:-1] * g[1:] < 0):
+                out.append(brentq(lambda t: float(nact.fn(np.array(t), NP)) - v, u[i], u[i + 1], xtol=1e-300,
+                                  rtol=4 * np.finfo(float).eps))
+    return np.unique(np.asarray(out, dtype=float))
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,14 +73,24 @@ class DenseBranch:
             psi = lambda h: act.fn(nact.fn(a * h + sh, NP), NP)  # noqa: E731
             dpsi = lambda h: act.derivative(nact.fn(a * h + sh, NP)) * a * nact.derivative(a * h + sh)  # noqa: E731
             scale = 1.0 / np.asarray(s.params.alpha, float)
-            m2 = gaussian.expect(lambda h: psi(h) ** 2, s.q, scale=scale)
-            dm = gaussian.expect(lambda h: dpsi(h) ** 2, s.q, scale=scale)
+            kinks = composite_kinks(act, nact)
+            breaks = (kinks - sh) / a if kinks.size else None  # where psi or psi' is not smooth, in h
             k = None
-            if need_p and nact.bounded:  # psi saturates: the tensor rule misses its oblique feature lines
-                lo, hi = (float(v) for v in act.fn(np.array(nact.limits), NP))
-                k = gaussian.expect2_bounded(psi, s.q, s.p, scale=scale, lo=lo, hi=hi)
-            elif need_p:
-                k = gaussian.expect2(psi, None, s.q, s.p, scale=scale)
+            args = (s.params.alpha, s.params.shift)
+            if breaks is not None:  # piecewise between them (a rule across a jump of psi' converges slowly)
+                m2 = gaussian.expect_piecewise(lambda h: psi(h) ** 2, s.q, breaks, scale=scale)
+                dm = gaussian.expect_piecewise(lambda h: dpsi(h) ** 2, s.q, breaks, scale=scale)
+                if need_p:
+                    k = gaussian.expect2_piecewise(lambda h, al, sf: act.fn(nact.fn(al * h + sf, NP), NP),
+                                                   s.q, s.p, breaks, args=args)
+            else:
+                m2 = gaussian.expect(lambda h: psi(h) ** 2, s.q, scale=scale)
+                dm = gaussian.expect(lambda h: dpsi(h) ** 2, s.q, scale=scale)
+                if need_p and nact.bounded:  # psi saturates: the tensor rule misses its oblique feature lines
+                    lo, hi = (float(v) for v in act.fn(np.array(nact.limits), NP))
+                    k = gaussian.expect2_bounded(psi, s.q, s.p, scale=scale, lo=lo, hi=hi)
+                elif need_p:
+                    k = gaussian.expect2(psi, None, s.q, s.p, scale=scale)
         dq = sw2 * m2 + sb2
         dp = sw2 * k + sb2 if need_p else None
         if cross:  # tangents pass token by token: djp = sw2 E[psi'(h_a) psi'(h_b)] jp
@@ -65,6 +98,10 @@ class DenseBranch:
                 kd = s.ph
             elif s.norm.kind == "vector":
                 kd = act.deriv_kernel(s.qt, s.pt) * s.ph
+            elif breaks is not None:
+                kd = gaussian.expect2_piecewise(
+                    lambda h, al, sf: act.derivative(nact.fn(al * h + sf, NP)) * al * nact.derivative(al * h + sf),
+                    s.q, s.p, breaks, args=args)
             else:
                 kd = gaussian.expect2(dpsi, None, s.q, s.p, scale=scale)
             zero = np.zeros(np.broadcast_shapes(np.shape(dm), np.shape(kd), np.shape(sw2)))

@@ -135,6 +135,9 @@ class Normalizer:
         a2 = alpha * alpha
         if np.all(shift == 0):
             return a2 * act.deriv_kernel(a2 * q, a2 * p)
+        if act.kinks:
+            return a2 * gaussian.expect2_piecewise(lambda h, a, s: act.derivative(a * h + s, NP), q, p,
+                                                   _breaks(act, alpha, shift), args=(alpha, shift))
         a1, s1 = alpha[..., None], shift[..., None]
         d = lambda h: act.derivative(a1 * h + s1, NP)  # noqa: E731
         return a2 * gaussian.expect2(d, None, q, p, scale=1.0 / alpha)
@@ -146,18 +149,26 @@ class Normalizer:
         f = lambda h: act.fn(a1 * h + s1, NP)  # noqa: E731
         center = -shift / alpha  # where the feature sits: the sinh nodes cluster there
         d2 = lambda h: act.derivative(a1 * h + s1, NP) ** 2  # noqa: E731
-        if act.kinks:  # piecewise between the kinks, at h = (u_k - shift) / alpha
-            breaks = (np.asarray(act.kinks) - shift[..., None]) / alpha[..., None]
-            qt = gaussian.expect_piecewise(lambda h: f(h) ** 2, q, breaks)
-            qh = alpha ** 2 * gaussian.expect_piecewise(d2, q, breaks)
+        if act.kinks:  # piecewise between the kinks
+            breaks = _breaks(act, alpha, shift)
+            qt = gaussian.expect_piecewise(lambda h: f(h) ** 2, q, breaks, scale=scale)
+            qh = alpha ** 2 * gaussian.expect_piecewise(d2, q, breaks, scale=scale)
         else:
             qt = gaussian.expect(lambda h: f(h) ** 2, q, scale=scale, center=center)
             qh = alpha ** 2 * gaussian.expect(d2, q, scale=scale, center=center)
         pt = None
         if need_p and p is not None:
-            if act.bounded:
+            if act.kinks:
+                pt = gaussian.expect2_piecewise(lambda h, a, s: act.fn(a * h + s, NP), q, p, breaks,
+                                                args=(alpha, shift))
+            elif act.bounded:
                 lo, hi = act.limits
                 pt = gaussian.expect2_bounded(f, q, p, scale=scale, lo=lo, hi=hi)
             else:
                 pt = gaussian.expect2(f, None, q, p)
         return qt, pt, qh
+
+
+def _breaks(act, alpha, shift) -> np.ndarray:
+    """The kinks of ``act`` in ``h`` (``alpha h + shift = u_k``), shape ``(*grid, K)``."""
+    return (np.asarray(act.kinks) - np.asarray(shift)[..., None]) / np.asarray(alpha)[..., None]

@@ -88,6 +88,16 @@ def _require_residual_pre(arch: Architecture, what: str) -> None:
         raise ValueError(f"{what} needs an identity skip path (mu = 1), got mu={arch.mu!r}")
 
 
+def _require_pointwise_standard(arch: Architecture, what: str, bounded: bool = False) -> None:
+    norm = get_normalizer(arch.normalizer)
+    if norm.kind != "pointwise" or (bounded and not norm.activation.bounded):
+        kind = "a bounded pointwise normalizer (dyt, derf, ...)" if bounded else "a pointwise normalizer (alpha h)"
+        raise ValueError(f"{what} needs {kind}; got {arch.normalizer!r}"
+                         + ("" if bounded else " (vector normalizers have no alpha^2 q scale)"))
+    if arch.init != "standard":
+        raise ValueError(f"scaled initializations change the depth dependence; {what} is for init='standard'")
+
+
 def _limit_q(arch: Architecture) -> float:
     norm = get_normalizer(arch.normalizer)
     if norm.kind == "pointwise":
@@ -213,12 +223,7 @@ def predict_lambda(arch: Architecture) -> float:
     """
     _scalar(arch)
     _require_residual_pre(arch, "predict_lambda")
-    norm = get_normalizer(arch.normalizer)
-    if norm.kind != "pointwise" or not norm.activation.bounded:
-        raise ValueError(f"stretched-exponential growth needs a bounded pointwise normalizer (dyt, derf, ...); "
-                         f"got {arch.normalizer!r}")
-    if arch.init != "standard":
-        raise ValueError("scaled initializations change the depth dependence; lam is for init='standard'")
+    _require_pointwise_standard(arch, "predict_lambda", bounded=True)
     rho = rho_fixed_point(arch)
 
     def lam_at(q):
@@ -237,6 +242,7 @@ def small_q_rate(arch: Architecture) -> float:
     """
     _scalar(arch)
     _require_residual_pre(arch, "small_q_rate")
+    _require_pointwise_standard(arch, "small_q_rate")
     q = 1e-8 / float(arch.alpha) ** 2
     rho = float(arch.p0) / float(arch.q0)
     dq, _, _, _ = _period_increments(arch.replace(sigma_b2=0.0) if hasattr(arch, "sigma_b2") else arch, q, rho)
@@ -256,6 +262,7 @@ def transition_depth(arch: Architecture) -> float:
     """
     _scalar(arch)
     _require_residual_pre(arch, "transition_depth")
+    _require_pointwise_standard(arch, "transition_depth")
     a2 = float(arch.alpha) ** 2
     q0, rho = float(arch.q0), float(arch.p0) / float(arch.q0)
     if a2 * q0 >= 1:
@@ -289,8 +296,9 @@ def chi_star(arch: Architecture, iterations: int = 2000) -> tuple[np.ndarray, np
     Returns:
         ``(chi_star, q_star)`` over the grid.
     """
-    if arch.period != 1 or arch.init != "standard":
-        raise ValueError("chi* is defined for homogeneous networks (one sublayer kind, standard init)")
+    if arch.period != 1 or arch.init != "standard" or arch.normalizer == "lns":
+        raise ValueError("chi* is defined for homogeneous networks (one sublayer kind, standard init, and no "
+                         "depth-dependent normalizer such as LNS)")
     layer = arch.sublayer(0)
     grid = arch.grid_shape()
     q = np.broadcast_to(np.asarray(arch.q0, float), grid).copy()
@@ -327,7 +335,9 @@ def continuum(arch: Architecture, depth: int | None = None, *, rtol: float = 1e-
     if arch.cross_tangents or getattr(arch.sublayer(0), "tracks_mean", False):
         raise ValueError("the continuum limit is implemented for architectures whose state is (q, p) and whose "
                          "APJN is a product of chi (no attention, no residual plain MLP)")
-    L = arch.depth if depth is None else depth
+    if depth is not None:  # the scaled inits and LNS depend on the depth
+        arch = arch.replace(depth=depth)
+    L = arch.depth
     P = arch.period
 
     def rhs(l, y):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..architectures import Architecture
+from ..softmax import beyond_reach
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,15 +102,17 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
             are ``nan`` from that sublayer on (``log_apjn_back`` at every layer, except
             ``J(L, L) = 1`` with attention), and the others are computed as usual (equal
             to solving them alone up to round-off: with attention the softmax quadrature
-            grids are sized by the sweep's largest variance, ~1e-13). (Attention without a normalizer stops
-            earlier: its softmax quadrature refuses logit variances beyond its reach with a
-            ``ValueError`` for the whole sweep.)
+            grids are sized by the sweep's largest variance, ~1e-13). Attention logit variances
+            beyond the softmax quadrature's reach (``var`` ~ 330, e.g. ``q`` growing without a
+            normalizer) count as leaving float64: ``"raise"`` raises a ``ValueError`` there,
+            ``"nan"`` marks those points alone.
 
     Returns:
         A :class:`Trajectory`.
 
     Raises:
-        ValueError: bad declaration, depth or ``overflow``.
+        ValueError: bad declaration, depth or ``overflow``; attention logits beyond the softmax
+            quadrature's reach (``overflow="raise"``).
         FloatingPointError: ``q`` left the float64 range (overflow, or underflow into the
             subnormals from a normal value) or became NaN (``overflow="raise"``).
     """
@@ -135,13 +138,15 @@ def solve(arch: Architecture, depth: int | None = None, *, need_p: bool = True,
     workers = max(1, min(workers, grid[0] if grid else 1))
     tick = _Progress(L) if progress else None
     if workers == 1:
-        _run(arch, grid, need_p, qs, ps, chis, log_apjn, back, tick, overflow)
+        with beyond_reach(overflow):
+            _run(arch, grid, need_p, qs, ps, chis, log_apjn, back, tick, overflow)
     else:
         def job(rows):
             sl = (slice(None), slice(rows[0], rows[-1] + 1))
-            _run(_rows(arch, grid, sl[1]), (len(rows),) + grid[1:], need_p,
-                 qs[sl], None if ps is None else ps[sl], chis[sl], log_apjn[sl],
-                 None if back is None else back[sl], tick if rows[0] == 0 else None, overflow)
+            with beyond_reach(overflow):  # per thread
+                _run(_rows(arch, grid, sl[1]), (len(rows),) + grid[1:], need_p,
+                     qs[sl], None if ps is None else ps[sl], chis[sl], log_apjn[sl],
+                     None if back is None else back[sl], tick if rows[0] == 0 else None, overflow)
 
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(job, np.array_split(np.arange(grid[0]), workers)))
@@ -213,12 +218,14 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None, overf
         with np.errstate(divide="ignore", invalid="ignore"):
             log_apjn[k + 1] = log_apjn[k] + np.log(chis[k])
         under = (qs[k + 1] < _TINY) & (qs[k] >= _TINY)  # into the subnormals: precision is lost, then q = 0
-        # q >= 0 and log(chi) are finite everywhere iff their sums are (the cheap test, every sublayer)
+        # q >= 0, p, r and log(chi) are finite everywhere iff their sums are (the cheap test, every sublayer;
+        # p or r alone is lost where the attention pair moments are out of reach)
+        extra = (p if need_p else 0.0) + (r if cross else 0.0)
         if dead is None and np.isfinite(qs[k + 1].sum()) and np.isfinite(log_apjn[k + 1].sum()) \
-                and not np.any(under):
+                and np.isfinite(np.sum(extra)) and not np.any(under):
             left = None
         else:
-            left = ~(np.isfinite(qs[k + 1]) & np.isfinite(log_apjn[k + 1])) | under
+            left = ~(np.isfinite(qs[k + 1]) & np.isfinite(log_apjn[k + 1]) & np.isfinite(extra)) | under
             if dead is not None:
                 left &= ~dead
         if left is not None and np.any(left) and overflow == "raise":

@@ -194,3 +194,22 @@ def test_predictions_refuse_the_wrong_regime():
         A.predict_lambda(sigprop.preset("mlp"))
     with pytest.raises(ValueError, match="PlainMLP"):
         A.predict_zeta(sigprop.preset("plain"))
+
+
+def test_continuum_follows_a_new_depth_for_scaled_inits():
+    """init='scaled' scales each branch by 1/sqrt(2 B): continuum(arch, depth=L) must use the B of L,
+    as solve(arch, depth=L) does (it used the declaration's 64 sublayers: 4.9 vs 1.25)."""
+    arch = sigprop.preset("mlp", init="scaled")
+    disc = sigprop.solve(arch, depth=1000)
+    cont = A.continuum(arch, depth=1000)
+    assert cont.q[-1] == pytest.approx(disc.q[-1], rel=1e-3)
+
+
+def test_homogeneous_and_pointwise_predictions_refuse_what_they_do_not_cover():
+    with pytest.raises(ValueError, match="LNS"):  # LNS scales each block differently: no single chi*
+        A.chi_star(sigprop.preset("toy", normalizer="lns", mu=0.5, activation="tanh"))
+    for fn in (A.transition_depth, A.small_q_rate):
+        with pytest.raises(ValueError, match="pointwise normalizer"):
+            fn(sigprop.preset("toy", normalizer="layernorm"))
+        with pytest.raises(ValueError, match="init='standard'"):
+            fn(sigprop.preset("toy", alpha=0.3, init="depth_scaled"))

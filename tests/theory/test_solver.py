@@ -226,6 +226,32 @@ def test_sweep_over_an_exponential_phase_with_overflow_nan():
         sigprop.solve(sweep, overflow="ignore")
 
 
+def test_sweep_marks_points_beyond_the_softmax_reach_nan(monkeypatch):
+    """Attention without a normalizer: q grows, and so does the logit variance; a point whose
+    variance passes the softmax quadrature's reach is nan from there (overflow="nan") while the
+    others stay their solo solves. The reach is lowered so that this happens within 12 sublayers."""
+    import sigprop.softmax as sm
+
+    monkeypatch.setattr(sm, "_PAIR_NODES_MAX", sm._pair_nodes(8, 20.0))
+    sweep = sigprop.preset("transformer", normalizer="identity", depth=12, sigma_q=[0.05, 1.0])
+    with pytest.raises(ValueError, match="too large for the softmax pair moments"):
+        sigprop.solve(sweep)
+    traj = sigprop.solve(sweep, overflow="nan")
+    alone = sigprop.solve(sweep.replace(sigma_q=0.05))
+    for got, want in ((traj.q[:, 0], alone.q), (traj.p[:, 0], alone.p), (traj.log_apjn[:, 0], alone.log_apjn),
+                      (traj.log_apjn_back[:, 0], alone.log_apjn_back)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    lost = np.flatnonzero(np.isnan(traj.q[:, 1]))
+    assert lost.size and np.all(np.diff(lost) == 1) and lost[-1] == 12  # nan from the first lost layer on
+    first = lost[0]
+    before = sigprop.solve(sweep.replace(sigma_q=1.0, depth=first - 1))
+    np.testing.assert_allclose(traj.q[:first, 1], before.q, rtol=1e-12)
+    np.testing.assert_allclose(traj.log_apjn[:first, 1], before.log_apjn, rtol=1e-12, atol=1e-13)
+    assert np.all(np.isnan(traj.log_apjn_back[:-1, 1])) and traj.log_apjn_back[-1, 1] == 0.0
+    with pytest.raises(ValueError, match="too large"):  # the next sublayer of the lost point, alone
+        sigprop.solve(sweep.replace(sigma_q=1.0, depth=first))
+
+
 def test_cli_theory_sweep_keeps_the_points_in_range(tmp_path):
     out = subprocess.run([sys.executable, "-m", "sigprop", "theory", "plain", "--set", "sigma_w2=2,1e21",
                           "--depth", "40", "--json"], capture_output=True, text=True, timeout=120)
