@@ -148,7 +148,7 @@ class Activation:
             return self.kernel_cf(np.asarray(q, dtype=float), np.asarray(p, dtype=float))
         f = lambda u: self.fn(u, NP)  # noqa: E731
         if self.kinks:
-            return gaussian.expect2_piecewise(f, q, p, np.asarray(self.kinks, dtype=float))
+            return gaussian.expect2_piecewise(f, q, p, np.asarray(self.kinks, dtype=float), scale=self.scale)
         if self.bounded:
             lo, hi = self.limits
             return gaussian.expect2_bounded(f, q, p, scale=self.scale, lo=lo, hi=hi)
@@ -167,7 +167,7 @@ class Activation:
             return self.deriv_kernel_cf(np.asarray(q, dtype=float), np.asarray(p, dtype=float))
         d = lambda u: self.derivative(u, NP)  # noqa: E731
         if self.kinks:
-            return gaussian.expect2_piecewise(d, q, p, np.asarray(self.kinks, dtype=float))
+            return gaussian.expect2_piecewise(d, q, p, np.asarray(self.kinks, dtype=float), scale=self.scale)
         return gaussian.expect2(d, None, q, p, scale=self.scale)
 
     def moments(self, q):

@@ -122,7 +122,7 @@ _TS_T = 3.2  # tanh-sinh over |t| <= 3.2: 1 - tanh(pi/2 sinh 3.2) ~ 2e-17
 _ES_T0 = -3.9  # exp-sinh from exp(pi/2 sinh t) ~ 1e-20 (relative to sqrt(q))
 
 
-def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=None) -> np.ndarray:
+def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=None, cuts=None) -> np.ndarray:
     """``E[f(h)]``, ``h ~ N(0, q)``, for ``f`` smooth between ``breaks`` (kinks or jumps of ``f``).
 
     The line is cut at the breaks, at the Gaussian's center 0 and at ``+-TAIL sqrt(q)``; each finite
@@ -142,6 +142,7 @@ def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=Non
             broadcast with ``q``. With it the line is also cut at ``break +- scale 10^k``
             (``k = 0, 1, ...`` within the bulk): without, a feature of ``f`` much narrower than
             ``sqrt(q)`` next to a break is resolved only to ~1e-5 at ``q / scale^2 ~ 1e14``.
+        cuts: further cut positions, shape ``(..., C)`` like ``breaks`` (no decades around them).
 
     Returns:
         Array of the broadcast shape of ``q`` and ``breaks[..., 0]``.
@@ -155,7 +156,7 @@ def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=Non
     sd = np.sqrt(q)
     bulk = (TAIL * sd)[..., None] * np.array([-1.0, 0.0, 1.0])  # the Gaussian's bulk is a piece of its own scale
     breaks = np.broadcast_to(breaks, shape + breaks.shape[-1:])
-    cuts = [breaks, bulk]
+    pieces = [breaks, bulk]
     if scale is not None:  # decades of the feature scale on either side of each break, within the bulk
         w = np.broadcast_to(np.asarray(scale, dtype=float), shape)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -163,8 +164,11 @@ def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=Non
         ladder = 10.0 ** np.arange(0, int(np.ceil(max(top, 0.0))) + 1)
         off = (w[..., None] * np.concatenate([-ladder, ladder]))[..., None, :]
         lim = (TAIL * sd)[..., None, None]
-        cuts.append(np.clip(breaks[..., None] + off, -lim, lim).reshape(shape + (-1,)))
-    cuts = np.sort(np.concatenate(cuts, axis=-1), axis=-1)
+        pieces.append(np.clip(breaks[..., None] + off, -lim, lim).reshape(shape + (-1,)))
+    if cuts is not None:
+        cuts = np.asarray(cuts, dtype=float)
+        pieces.append(np.broadcast_to(cuts, shape + cuts.shape[-1:]))
+    cuts = np.sort(np.concatenate(pieces, axis=-1), axis=-1)
     live = sd > 0
     sdl = np.where(live, sd, 1.0)[..., None]
 
@@ -199,7 +203,7 @@ def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=Non
 _DE_STEP_2D = 0.1
 
 
-def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), step: float = _DE_STEP_2D) -> np.ndarray:
+def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), scale=None, step: float = _DE_STEP_2D) -> np.ndarray:
     """``E[f(h1) f(h2)]`` for ``(h1, h2) ~ N(0, [[q, p], [p, q]])`` and ``f`` smooth between ``breaks``.
 
     Written as ``E[f(h1) E[f(h2) | h1]]`` with ``h2 | h1 ~ N(rho h1, q (1 - rho^2))``,
@@ -219,6 +223,8 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), step: float = _DE_S
         q, p: variance and covariance (``|p| <= q``), broadcast together.
         breaks: break positions of ``f`` in ``h``, shape ``(..., B)`` broadcast with ``q``.
         args: parameters of ``f`` that vary over the grid (broadcast with ``q``).
+        scale: width of ``f``'s features next to its breaks, as in :func:`expect_piecewise`
+            (both lines are then also cut at decades of it; broadcast with ``q``).
         step: step of both 1-D rules (the default: ~6e-11 for hardtanh, 1 - rho from 1e-5 to 2).
     """
     q = _check_variance(q)
@@ -231,6 +237,7 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), step: float = _DE_S
     q, p = np.broadcast_to(q, shape), np.broadcast_to(p, shape)
     breaks = np.broadcast_to(breaks, shape + breaks.shape[-1:])
     args = [np.broadcast_to(a, shape).reshape(-1, 1) for a in args]
+    scale = None if scale is None else np.broadcast_to(np.asarray(scale, dtype=float), shape).reshape(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = np.clip(np.where(q > 0, p / np.where(q > 0, q, 1.0), 0.0), -1.0, 1.0)
         turns = np.where(rho[..., None] != 0, breaks / rho[..., None], np.inf)
@@ -239,7 +246,7 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), step: float = _DE_S
     with np.errstate(divide="ignore", invalid="ignore"):
         width = 4.0 * np.sqrt(s2)[..., None] / np.abs(rho[..., None])  # of the turn, in h1
         turns = np.concatenate([turns, turns - width, turns + width], axis=-1)
-    outer_cuts = np.concatenate([breaks, np.clip(np.nan_to_num(turns, nan=np.inf), -TAIL * sd, TAIL * sd),
+    outer_cuts = np.concatenate([np.clip(np.nan_to_num(turns, nan=np.inf), -TAIL * sd, TAIL * sd),
                                  sd * np.array([-4.0, -1.5, 1.5, 4.0])], axis=-1)
 
     def one(sl, n):  # the grid points ``sl`` of the flattened grid (n of them)
@@ -248,22 +255,21 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), step: float = _DE_S
         def flat(h):  # nodes (n, K1, K2) are passed as (n, K1 K2)
             return f(h.reshape((n, -1)), *a).reshape(h.shape)
 
+        w = None if scale is None else scale[sl]
         bulk = np.sqrt(s2.reshape(-1)[sl])[:, None, None] * np.array([-4.0, -1.5, 1.5, 4.0])
 
         def outer(h1):  # h1: (n, K1)
             m = rho.reshape(-1)[sl, None] * h1
-            cuts = breaks.reshape(-1, breaks.shape[-1])[sl, None, :] - m[..., None]
             inner = expect_piecewise(lambda y: flat(m[..., None] + y), s2.reshape(-1)[sl, None],
-                                     np.concatenate([cuts, np.broadcast_to(bulk, m.shape + (4,))], axis=-1),
-                                     step=step)
+                                     breaks.reshape(-1, breaks.shape[-1])[sl, None, :] - m[..., None], step=step,
+                                     scale=None if w is None else w[:, None], cuts=bulk)
             return f(h1, *a) * inner
 
-        return expect_piecewise(outer, q.reshape(-1)[sl], outer_cuts.reshape(-1, outer_cuts.shape[-1])[sl],
-                                step=step)
+        return expect_piecewise(outer, q.reshape(-1)[sl], breaks.reshape(-1, breaks.shape[-1])[sl], step=step,
+                                scale=w, cuts=outer_cuts.reshape(-1, outer_cuts.shape[-1])[sl])
 
     size = int(np.prod(shape))
-    k = (2 * _TS_T / step + 1) ** 2 * (outer_cuts.shape[-1] + 3) * (breaks.shape[-1] + 9)  # nodes per point
-    chunk = max(1, int(4e6 // k))  # ~32 MB per temporary
+    chunk = max(1, int(2e6 // (2 * _TS_T / step + 1) ** 2))  # one piece's (n, K1, K2) temporaries: ~16 MB
     out = np.empty(size)
     for start in range(0, size, chunk):
         sl = slice(start, min(size, start + chunk))

@@ -119,8 +119,10 @@ def softmax_moments(n: int, var):
     out[0], out[1:] = 1.0 / n, 1.0 / n ** 2  # v = 0: uniform attention
     todo = np.flatnonzero(var.ravel() > 0)
     flat = var.ravel()[todo]
-    for start in range(0, flat.size, 64 * _CHUNK):
-        v = flat[start:start + 64 * _CHUNK]
+    n_tau, n_x = _sizes(n, flat.max(initial=0.0), 18.0, 40)
+    chunk = int(np.clip(2e7 // (n_tau * n_x), 1, 64 * _CHUNK))  # temporaries of ~2e7 nodes
+    for start in range(0, flat.size, chunk):
+        v = flat[start:start + chunk]
         sd = np.sqrt(v)
         tau = _tau_grid(n, float(v.max(initial=0.0)), 18.0)
         x, w = _gauss_rule(float(sd.max(initial=0.0)), 40)
@@ -217,26 +219,47 @@ def beyond_reach(mode: str):
         _BEYOND.reset(token)
 
 
-def _pair_nodes(n: int, var: float) -> int:
-    """Quadrature nodes of one pair-moment evaluation at logit variance ``var``."""
-    return _tau_grid(n, var, 28.0).size * _gauss_rule(np.sqrt(var), 32)[0].size ** 2
+def _sizes(n: int, var, tail: float, n_gh: int):
+    """``(tau nodes, logit nodes)`` of :func:`_tau_grid` and :func:`_gauss_rule` at variance(s) ``var``,
+    counted without building them (they grow like ``var`` and ``sqrt(var)``)."""
+    var = np.asarray(var, dtype=float)
+    sd = np.sqrt(var)
+    n_tau = np.ceil((9.0 * sd + 5.0 + np.log(n) + 2.0 * var + tail) / _H_TAU + 0.5)
+    step = np.minimum(0.25, 0.25 / np.maximum(sd, 1e-300))
+    n_x = np.where(sd <= 0.75, n_gh, np.ceil(18.0 / step + 0.5))
+    return n_tau, n_x
+
+
+def _pair_nodes(n: int, var):
+    """Quadrature nodes of one pair-moment evaluation at logit variance(s) ``var``."""
+    n_tau, n_x = _sizes(n, var, 28.0, 32)
+    return n_tau * n_x ** 2
+
+
+def out_of_reach(n: int, var) -> np.ndarray:
+    """Where the logit variance ``var`` is beyond the pair moments' reach (~330), as a mask; under
+    :func:`beyond_reach` ``"raise"`` (the default) any such entry raises the ``ValueError`` instead."""
+    var = np.asarray(var, dtype=float)
+    far = _pair_nodes(n, var) > _PAIR_NODES_MAX
+    if np.any(far) and _BEYOND.get() == "raise":
+        v = float(np.max(var))
+        raise ValueError(f"attention logit variance {v:.4g} is too large for the softmax pair moments "
+                         f"({float(_pair_nodes(n, v)):.2g} quadrature nodes; the grids grow like var^1.5): such "
+                         "logits come from a large sigma_q sigma_k or from q growing without a normalizer; reduce "
+                         "them or the depth")
+    return far
 
 
 def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.ndarray:
     out = np.empty((3 if higher else 1, v_flat.size))
-    v_all = float(v_flat.max(initial=0.0))
-    nodes = _pair_nodes(n, v_all)
-    if nodes > _PAIR_NODES_MAX:
-        if _BEYOND.get() == "raise":
-            raise ValueError(f"attention logit variance {v_all:.4g} is too large for the softmax pair moments "
-                             f"({nodes:.2g} quadrature nodes; the grids grow like var^1.5): such logits come from "
-                             "a large sigma_q sigma_k or from q growing without a normalizer; reduce them or the "
-                             "depth")
-        far = np.array([_pair_nodes(n, float(v)) > _PAIR_NODES_MAX for v in v_flat])
+    far = out_of_reach(n, v_flat)
+    if far.any():  # (beyond_reach("nan"): those entries alone)
         out[:, far] = np.nan
         if not far.all():
             out[:, ~far] = _pair(n, v_flat[~far], r_flat[~far], higher)
         return out
+    v_all = float(v_flat.max(initial=0.0))
+    nodes = float(_pair_nodes(n, v_all))
     chunk = int(np.clip(2e7 // nodes, 1, _CHUNK))
     for start in range(0, v_flat.size, chunk):
         v, r = v_flat[start:start + chunk], r_flat[start:start + chunk]

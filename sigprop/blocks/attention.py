@@ -35,11 +35,12 @@ approximation in ``sQK``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..softmax import softmax_moments, softmax_pair_moments
+from ..softmax import out_of_reach, softmax_moments, softmax_pair_moments
 from .base import NormStats
 
 
@@ -64,6 +65,9 @@ class AttentionBranch:
         qt, pt, qh = np.broadcast_arrays(s.qt, s.pt, s.qh)
         gap = np.clip(qt - pt, 0.0, None)  # qt - pt >= 0 up to round-off
         var = sqk * qt * gap
+        far = out_of_reach(n, var)  # raises, unless solve(..., overflow="nan") marks those points lost
+        if np.any(far):
+            return tuple(_lost(x, far) for x in self.mean_field(_finite_stats(s, far), need_p, cross))
         s2, s3, s22 = softmax_moments(n, var)
         dq = sov * (pt + gap * s2)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -114,3 +118,15 @@ class AttentionBranch:
             a = jax.lax.stop_gradient(a)
         o = (a @ v).swapaxes(-2, -3).reshape(*lead, n, d)
         return o @ weights["wo"]
+
+
+def _finite_stats(s: NormStats, far) -> NormStats:
+    """``s`` with the entries ``far`` replaced by a cheap state (``qt = pt = 0``: logit variance 0)."""
+    return dataclasses.replace(s, qt=np.where(far, 0.0, s.qt), pt=np.where(far, 0.0, s.pt))
+
+
+def _lost(x, far):
+    """``nan`` at the entries ``far`` (a tuple of tangent maps: each of them)."""
+    if isinstance(x, tuple):
+        return tuple(_lost(y, far) for y in x)
+    return np.where(far, np.nan, x)

@@ -104,12 +104,22 @@ class Residual:
         dq, dp, dchi = self.branch.mean_field(normalize(ident, self.params, q, p, need_p, cross), need_p,
                                               cross=cross)
         qm, pm = mu2 * q + dq, np.clip(mu2 * p + dp, -(mu2 * q + dq), mu2 * q + dq) if need_p else None
+        # a grid point the branch lost (nan: solve(..., overflow="nan")) passes the normalizer as a finite state
+        lost = ~np.isfinite(qm) | (~np.isfinite(pm) if need_p else False)
+        if np.any(lost):
+            qm = np.where(lost, 1.0, qm)
+            pm = np.where(lost, 0.0, pm) if need_p else None
         after = normalize(norm, self.params, qm, pm, need_p, cross)
         if cross:
             a_qq, a_qp, a_pq, a_pp = dchi
-            return after.qt, after.pt, ((mu2 + a_qq) * after.qh, a_qp * after.qh,
-                                        a_pq * after.ph, (mu2 + a_pp) * after.ph)
-        return after.qt, after.pt, (mu2 + dchi) * after.qh
+            out = after.qt, after.pt, ((mu2 + a_qq) * after.qh, a_qp * after.qh,
+                                       a_pq * after.ph, (mu2 + a_pp) * after.ph)
+        else:
+            out = after.qt, after.pt, (mu2 + dchi) * after.qh
+        if not np.any(lost):
+            return out
+        nan = lambda x: None if x is None else np.where(lost, np.nan, x)  # noqa: E731
+        return nan(out[0]), nan(out[1]), tuple(map(nan, out[2])) if cross else nan(out[2])
 
     # -- finite width ---------------------------------------------------------
     def weight_specs(self, d: int) -> dict:

@@ -25,8 +25,10 @@ from .base import NormStats
 @lru_cache(maxsize=64)
 def composite_kinks(act: Activation, nact: Activation) -> np.ndarray:
     """Where ``act(nact(u))`` or its derivative is not smooth, in ``u``: the kinks of ``nact``, and
-    the ``u`` where ``nact(u)`` crosses a kink of ``act`` (``relu(tanh(u))``: ``u = 0``). The crossings
-    are bracketed on a grid of ``|u|`` from 1e-6 to 1e6 (both signs, and 0) and refined by ``brentq``.
+    the ``u`` where ``nact(u)`` crosses a kink of ``act`` (``relu(tanh(u))``: ``u = 0``). Crossings are
+    sign changes of ``nact(u) - kink`` on a grid of ``|u|`` from 1e-6 to 1e6 (both signs, and 0),
+    refined by ``brentq``; touching without crossing, plateaus at the kink's value (``tanh(u) = 1``
+    in float64 beyond 19) and underflow to it are not crossings.
     """
     out = list(nact.kinks)
     if act.kinks:
@@ -35,11 +37,16 @@ def composite_kinks(act: Activation, nact: Activation) -> np.ndarray:
         with np.errstate(all="ignore"):
             y = np.asarray(nact.fn(u, NP), dtype=float)
         for v in act.kinks:
-            g = y - v
-            out += list(u[g == 0])
-            for i in np.flatnonzero(g[:-1] * g[1:] < 0):
-                out.append(brentq(lambda t: float(nact.fn(np.array(t), NP)) - v, u[i], u[i + 1], xtol=1e-300,
-                                  rtol=4 * np.finfo(float).eps))
+            sign = np.sign(y - v)
+            nz = np.flatnonzero(sign != 0)
+            for i, j in zip(nz[:-1], nz[1:]):  # neighbouring nonzero signs, exact zeros between
+                if sign[i] == sign[j]:
+                    continue
+                if j == i + 1:
+                    out.append(brentq(lambda t: float(nact.fn(np.array(t), NP)) - v, u[i], u[j], xtol=1e-300,
+                                      rtol=4 * np.finfo(float).eps))
+                else:  # crosses through exact zeros: one point, or the ends of a flat run
+                    out += [u[i + 1], u[j - 1]]
     return np.unique(np.asarray(out, dtype=float))
 
 
@@ -82,7 +89,7 @@ class DenseBranch:
                 dm = gaussian.expect_piecewise(lambda h: dpsi(h) ** 2, s.q, breaks, scale=scale)
                 if need_p:
                     k = gaussian.expect2_piecewise(lambda h, al, sf: act.fn(nact.fn(al * h + sf, NP), NP),
-                                                   s.q, s.p, breaks, args=args)
+                                                   s.q, s.p, breaks, args=args, scale=scale)
             else:
                 m2 = gaussian.expect(lambda h: psi(h) ** 2, s.q, scale=scale)
                 dm = gaussian.expect(lambda h: dpsi(h) ** 2, s.q, scale=scale)
@@ -101,7 +108,7 @@ class DenseBranch:
             elif breaks is not None:
                 kd = gaussian.expect2_piecewise(
                     lambda h, al, sf: act.derivative(nact.fn(al * h + sf, NP)) * al * nact.derivative(al * h + sf),
-                    s.q, s.p, breaks, args=args)
+                    s.q, s.p, breaks, args=args, scale=scale)
             else:
                 kd = gaussian.expect2(dpsi, None, s.q, s.p, scale=scale)
             zero = np.zeros(np.broadcast_shapes(np.shape(dm), np.shape(kd), np.shape(sw2)))

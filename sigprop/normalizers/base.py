@@ -137,7 +137,8 @@ class Normalizer:
             return a2 * act.deriv_kernel(a2 * q, a2 * p)
         if act.kinks:
             return a2 * gaussian.expect2_piecewise(lambda h, a, s: act.derivative(a * h + s, NP), q, p,
-                                                   _breaks(act, alpha, shift), args=(alpha, shift))
+                                                   _breaks(act, alpha, shift), args=(alpha, shift),
+                                                   scale=1.0 / alpha)
         a1, s1 = alpha[..., None], shift[..., None]
         d = lambda h: act.derivative(a1 * h + s1, NP)  # noqa: E731
         return a2 * gaussian.expect2(d, None, q, p, scale=1.0 / alpha)
@@ -160,7 +161,7 @@ class Normalizer:
         if need_p and p is not None:
             if act.kinks:
                 pt = gaussian.expect2_piecewise(lambda h, a, s: act.fn(a * h + s, NP), q, p, breaks,
-                                                args=(alpha, shift))
+                                                args=(alpha, shift), scale=scale)
             elif act.bounded:
                 lo, hi = act.limits
                 pt = gaussian.expect2_bounded(f, q, p, scale=scale, lo=lo, hi=hi)

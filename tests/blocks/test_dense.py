@@ -67,3 +67,32 @@ def test_relu_after_dyt_lambda_closed_form(alpha):
 
     arch = sigprop.preset("toy", normalizer="dyt", alpha=alpha, activation="relu")
     assert predict_lambda(arch) == pytest.approx(9 * np.pi / (16 * arch.sigma_w2 * alpha ** 2), rel=1e-9)
+
+
+def test_composite_kinks_are_crossings_only():
+    """Breaks of act(norm(u)) are where norm crosses a kink of act: none for relu(sigmoid) (smooth) or
+    hardtanh after tanh/erf (a plateau at 1.0 in float64 is not a crossing), 0 for relu after
+    u exp(-u^2/2) (its underflow to 0 is not one either), +-atanh(0.5) for clip(., -0.5, 0.5) after tanh."""
+    from sigprop.activations import get_activation, pointwise
+    from sigprop.blocks.dense import composite_kinks
+    from sigprop.normalizers import get_normalizer
+
+    relu = get_activation("relu")
+    sig = pointwise("sigmoid_kink_test", lambda u, xp: 1 / (1 + xp.exp(-u)), register=False)
+    bump = pointwise("bump_kink_test", lambda u, xp: u * xp.exp(-u * u / 2), register=False)
+    hard = pointwise("hardtanh_kink_test", lambda u, xp: xp.clip(u, -1.0, 1.0), kinks=(-1, 1), register=False)
+    half = pointwise("half_kink_test", lambda u, xp: xp.clip(u, -0.5, 0.5), kinks=(-0.5, 0.5), register=False)
+    assert composite_kinks(relu, sig).size == 0
+    for name in ("dyt", "derf"):
+        assert composite_kinks(hard, get_normalizer(name).activation).size == 0
+    np.testing.assert_array_equal(composite_kinks(relu, bump), [0.0])
+    np.testing.assert_allclose(composite_kinks(half, get_normalizer("dyt").activation),
+                               [-np.arctanh(0.5), np.arctanh(0.5)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("q", [1e4, 1e6, 1e8])
+def test_relu_after_dyt_keeps_p_equal_q(q):
+    """At p = q (identical tokens) the cross-token kernel is the second moment: p' = q' to round-off at
+    large q too (the 2-D rule needs the feature scale's cuts there: 7e-8 without)."""
+    q1, p1, _ = _dyt_relu("relu", q, q)
+    assert p1 - q == pytest.approx(q1 - q, rel=1e-11)

@@ -84,7 +84,7 @@ def test_one_network_sweep_has_grid_shaped_nan_stderr():
 
 
 def test_sweep_edge_cases():
-    with pytest.raises(ValueError, match="at least one point"):
+    with pytest.raises(ValueError, match="non-empty sweep"):  # refused by the declaration itself
         simulate(preset("toy", depth=2, width=8, alpha=[]), samples=1)
     with pytest.raises(ValueError, match="inputs= replaces"):
         simulate(preset("toy", depth=2, width=8, q0=[1.0, 2.0]), samples=1, inputs=np.ones((2, 8)))

@@ -259,3 +259,27 @@ def test_cli_theory_sweep_keeps_the_points_in_range(tmp_path):
     assert "1 of 2 grid points left float64" in out.stderr and "from sublayer 14 on" in out.stderr
     data = json.loads(out.stdout)
     assert data["q"][40][0] == pytest.approx(1.0) and data["q"][40][1] is None
+
+
+@pytest.mark.parametrize("norm", ["dyt", "layernorm"])
+def test_post_norm_sweep_beyond_the_softmax_reach(monkeypatch, norm):
+    """Post-norm: the lost point's nan must not reach the normalizer's quadrature (which refuses a
+    non-finite p for the whole sweep); the other point stays its solo solve."""
+    import sigprop.softmax as sm
+
+    monkeypatch.setattr(sm, "_PAIR_NODES_MAX", sm._pair_nodes(8, 20.0))
+    sweep = sigprop.preset("transformer", normalizer=norm, placement="post", alpha=1.0, depth=6,
+                           sigma_q=[0.5, 6.0], sigma_k=[1.0, 6.0])
+    traj = sigprop.solve(sweep, overflow="nan")
+    assert np.all(np.isnan(traj.q[1:, 1]))
+    np.testing.assert_allclose(traj.q[:, 0], sigprop.solve(sweep.replace(sigma_q=0.5, sigma_k=1.0)).q, rtol=1e-12)
+
+
+def test_far_beyond_the_softmax_reach_costs_nothing():
+    """A logit variance of ~1.5e6 (sigma_q sigma_k = 1600) is refused before any quadrature grid is
+    built (the one-row moments once asked for 13 TiB)."""
+    sweep = sigprop.preset("transformer", depth=2, placement="post", sigma_q=[0.5, 40.0], sigma_k=[0.5, 40.0])
+    traj = sigprop.solve(sweep, overflow="nan")
+    assert np.all(np.isfinite(traj.q[:, 0])) and np.all(np.isnan(traj.q[1:, 1]))
+    with pytest.raises(ValueError, match="too large for the softmax"):
+        sigprop.solve(sweep.replace(sigma_q=40.0, sigma_k=40.0))
