@@ -158,11 +158,11 @@ def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=Non
     breaks = np.broadcast_to(breaks, shape + breaks.shape[-1:])
     pieces = [breaks, bulk]
     if scale is not None:  # decades of the feature scale on either side of each break, within the bulk
-        w = np.broadcast_to(np.asarray(scale, dtype=float), shape)
+        width = np.broadcast_to(np.asarray(scale, dtype=float), shape)
         with np.errstate(divide="ignore", invalid="ignore"):
-            top = np.nanmax(np.log10(TAIL * sd / w), initial=0.0)
+            top = np.nanmax(np.log10(TAIL * sd / width), initial=0.0)
         ladder = 10.0 ** np.arange(0, int(np.ceil(max(top, 0.0))) + 1)
-        off = (w[..., None] * np.concatenate([-ladder, ladder]))[..., None, :]
+        off = (width[..., None] * np.concatenate([-ladder, ladder]))[..., None, :]
         lim = (TAIL * sd)[..., None, None]
         pieces.append(np.clip(breaks[..., None] + off, -lim, lim).reshape(shape + (-1,)))
     if cuts is not None:
@@ -189,11 +189,11 @@ def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=Non
     n_es = int(round((-_ES_T0 + 2.5) / step)) + 1
     for end, sign in ((cuts[..., -1:], 1.0), (cuts[..., :1], -1.0)):  # half-lines: exp-sinh
         reach = np.arcsinh((2 / np.pi) * np.log(TAIL + np.abs(end) / sdl + 1.0))
-        step = (reach - _ES_T0) / (n_es - 1)
-        u = _ES_T0 + step * np.arange(n_es)
+        du = (reach - _ES_T0) / (n_es - 1)
+        u = _ES_T0 + du * np.arange(n_es)
         e = np.exp(0.5 * np.pi * np.sinh(u))
         h = end + sign * sdl * e
-        w = sdl * e * (0.5 * np.pi * np.cosh(u)) * step
+        w = sdl * e * (0.5 * np.pi * np.cosh(u)) * du
         total += np.sum(f(h) * dens(h) * w, axis=-1)
     f0 = f(np.zeros(shape + (1,)))[..., 0]
     return np.where(live, total, f0)
@@ -213,9 +213,10 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), scale=None, step: f
     rules converge exponentially where a rule across a kink converges algebraically.
     The inner expectation turns over where the conditional mean crosses a break
     (``h1 = break / rho``, a width ``~sqrt(q (1 - rho^2))``): the outer line is cut
-    there as well (and 4 such widths to either side); both lines are also cut at ``+-1.5``
-    and ``+-4`` sd of their Gaussians so that each piece holds a fraction of the bulk. About 0.4 M nodes per grid
-    point for two breaks (~10 ms); grids are done in chunks of bounded memory.
+    there as well (and 4 such widths to either side); both lines are also cut at
+    ``+-1.5`` and ``+-4`` sd of their Gaussians so that each piece holds a fraction of
+    the bulk. About 0.4 M nodes per grid point for two breaks (~10 ms; 2-4x more with
+    ``scale`` at large ``q / scale^2``); grids are done in chunks of bounded memory.
 
     Args:
         f: vectorized function ``f(h, *args)``, called with nodes ``h`` of shape ``(n, K)``
@@ -238,12 +239,11 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), scale=None, step: f
     breaks = np.broadcast_to(breaks, shape + breaks.shape[-1:])
     args = [np.broadcast_to(a, shape).reshape(-1, 1) for a in args]
     scale = None if scale is None else np.broadcast_to(np.asarray(scale, dtype=float), shape).reshape(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.clip(np.where(q > 0, p / np.where(q > 0, q, 1.0), 0.0), -1.0, 1.0)
-        turns = np.where(rho[..., None] != 0, breaks / rho[..., None], np.inf)
-    s2 = np.clip(q * (1.0 - rho * rho), 0.0, None)
     sd = np.sqrt(q)[..., None]
     with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.clip(np.where(q > 0, p / np.where(q > 0, q, 1.0), 0.0), -1.0, 1.0)
+        s2 = np.clip(q * (1.0 - rho * rho), 0.0, None)
+        turns = np.where(rho[..., None] != 0, breaks / rho[..., None], np.inf)
         width = 4.0 * np.sqrt(s2)[..., None] / np.abs(rho[..., None])  # of the turn, in h1
         turns = np.concatenate([turns, turns - width, turns + width], axis=-1)
     outer_cuts = np.concatenate([np.clip(np.nan_to_num(turns, nan=np.inf), -TAIL * sd, TAIL * sd),

@@ -239,9 +239,10 @@ def _print_sweep(report, arch) -> None:
         for i, layers in enumerate(e.get("nonfinite_by_point", [])):
             if layers:
                 print(f"   {labels[i]}: finite in the theory only at layers {_ranges(layers)}{hint}")
+        reach = " (or the softmax quadrature's reach)" if arch.cross_tangents else ""
         for i, layers in enumerate(e.get("theory_lost_by_point", [])):
             if layers:
-                print(f"   {labels[i]}: the theory left float64 at layers {_ranges(layers)}: not compared there")
+                print(f"   {labels[i]}: the theory left float64{reach} at layers {_ranges(layers)}: not compared there")
 
 
 def main(args) -> int:

@@ -193,7 +193,8 @@ def _hardtanh_pair(q, rho, alpha, shift):
     pts = [x for x in (-1.0, 1.0, shift) + ((shift + (-1 - shift) / rho, shift + (1 - shift) / rho) if rho else ())
            if abs(x - shift) < 12 * sg]
     opts = dict(points=sorted(pts), limit=1000, epsabs=0, epsrel=1e-13)
-    pt = integrate.quad(lambda u: np.clip(u, -1, 1) * inner(u)[0] * dens(u), shift - 12 * sg, shift + 12 * sg, **opts)[0]
+    lo, hi = shift - 12 * sg, shift + 12 * sg
+    pt = integrate.quad(lambda u: np.clip(u, -1, 1) * inner(u)[0] * dens(u), lo, hi, **opts)[0]
     ph = integrate.quad(lambda u: inner(u)[1] * dens(u), -1.0, 1.0, **{**opts, "points": None})[0]
     return pt, alpha ** 2 * ph
 
