@@ -184,6 +184,8 @@ def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=Non
     unit_w = 0.5 * (0.5 * np.pi * np.cosh(t)) / np.cosh(s) ** 2 * step
     for i in range(cuts.shape[-1] - 1):  # finite pieces
         a, b = cuts[..., i, None], cuts[..., i + 1, None]
+        if not np.any(b > a):  # (cuts that coincide everywhere: clipped to the bulk, or repeated)
+            continue
         h = np.where(t < 0, a + (b - a) * from_a, b - (b - a) * from_b)
         total += np.sum(f(h) * dens(h) * ((b - a) * unit_w), axis=-1)
     n_es = int(round((-_ES_T0 + 2.5) / step)) + 1
@@ -201,6 +203,8 @@ def expect_piecewise(f: ArrayFn, q, breaks, *, step: float = _DE_STEP, scale=Non
 
 #: step of the 2-D piecewise rule's two 1-D rules (64 nodes per piece; 0.12 loses digits)
 _DE_STEP_2D = 0.1
+#: cuts of the 2-D rule's lines in units of their Gaussians' sd (pieces hold a part of the bulk)
+_BULK_CUTS = (-2.0, 2.0)
 
 
 def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), scale=None, step: float = _DE_STEP_2D) -> np.ndarray:
@@ -214,7 +218,7 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), scale=None, step: f
     The inner expectation turns over where the conditional mean crosses a break
     (``h1 = break / rho``, a width ``~sqrt(q (1 - rho^2))``): the outer line is cut
     there as well (and 4 such widths to either side); both lines are also cut at
-    ``+-1.5`` and ``+-4`` sd of their Gaussians so that each piece holds a fraction of
+    ``+-2`` sd of their Gaussians so that each piece holds a fraction of
     the bulk. About 0.4 M nodes per grid point for two breaks (~10 ms; 2-4x more with
     ``scale`` at large ``q / scale^2``); grids are done in chunks of bounded memory.
 
@@ -247,7 +251,7 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), scale=None, step: f
         width = 4.0 * np.sqrt(s2)[..., None] / np.abs(rho[..., None])  # of the turn, in h1
         turns = np.concatenate([turns, turns - width, turns + width], axis=-1)
     outer_cuts = np.concatenate([np.clip(np.nan_to_num(turns, nan=np.inf), -TAIL * sd, TAIL * sd),
-                                 sd * np.array([-4.0, -1.5, 1.5, 4.0])], axis=-1)
+                                 sd * np.array(_BULK_CUTS)], axis=-1)
 
     def one(sl, n):  # the grid points ``sl`` of the flattened grid (n of them)
         a = [x[sl] for x in args]
@@ -256,7 +260,7 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), scale=None, step: f
             return f(h.reshape((n, -1)), *a).reshape(h.shape)
 
         w = None if scale is None else scale[sl]
-        bulk = np.sqrt(s2.reshape(-1)[sl])[:, None, None] * np.array([-4.0, -1.5, 1.5, 4.0])
+        bulk = np.sqrt(s2.reshape(-1)[sl])[:, None, None] * np.array(_BULK_CUTS)
 
         def outer(h1):  # h1: (n, K1)
             m = rho.reshape(-1)[sl, None] * h1
