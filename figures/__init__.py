@@ -94,12 +94,27 @@ def main_reproduce(args) -> int:
         seconds = time.perf_counter() - t0
         print(f"[reproduce] {name}: {status} ({seconds:.1f} s){'' if error is None else ' ' + error}", flush=True)
         index["items"].append({"name": name, "status": status, "error": error, "seconds": round(seconds, 2),
-                               "files": [str(p) for p in paths]})
+                               "quick": bool(args.quick), "files": [str(p) for p in paths]})
+    if args.only:  # re-rendered items replace their entries; the folder's other items stay listed
+        kept = [it for it in _previous_items(out / "index.json") if it.get("name") not in names]
+        order = {n: i for i, n in enumerate([*FIGURES, "claims"])}
+        index["items"] = sorted(kept + index["items"], key=lambda it: order.get(it.get("name"), len(order)))
     io.write_json(out / "index.json", index)
     if failures:
         print(f"[reproduce] failed: {', '.join(failures)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _previous_items(path: Path) -> list[dict]:
+    """The items of an existing index.json (none if absent or unreadable)."""
+    import json
+
+    try:
+        items = json.loads(path.read_text())["items"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [it for it in items if isinstance(it, dict)] if isinstance(items, list) else []
 
 
 def _claims(out: Path, quick: bool) -> list[Path]:

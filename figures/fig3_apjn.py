@@ -46,9 +46,10 @@ def architectures(depth: int) -> dict:
     """The three declarations of the figure, keyed by their legend label.
 
     The toy models use THEORY.md's reference ``sigma_w = 0.46``, ``q0 = 1``;
-    Derf uses ``alpha = 1`` so that its transition depth ``alpha^2 q ~ 1`` lies
-    inside the plotted range. The transformer is the ``transformer`` preset
-    (all ``sigma = 1``) with four tokens.
+    Derf uses ``alpha = 1``, so ``alpha^2 q >= 1`` from the input on: the whole
+    plotted range is past its transition (the saturated, stretched-exponential
+    regime). The transformer is the ``transformer`` preset (all ``sigma = 1``)
+    with four tokens.
     """
     from sigprop.architectures import ToyResidual, preset
 

@@ -17,8 +17,8 @@ The mean-field prediction is overlaid in (c) and (d): ``q[l]`` from
 moments (``q0 = E[x^2] = 1/3``, ``p0 = 0``), and the APJN ``J(l, L)``
 (Doshi et al. 2023), which predicts the gradient amplification up to the
 alignment of the gradient with the Jacobian. For the residual network the
-theory as implemented omits the term of the non-zero unit mean of
-``ReLU(W h)`` and is plotted as returned by the solver.
+solver carries the non-zero unit mean of ``ReLU(W h)`` (the skip path and the
+branch are correlated through it; see :class:`sigprop.blocks.dense.PlainDense`).
 
 Run alone: ``python -m figures.fig6_seed_examples [--quick] [--out DIR] [--device cpu|gpu]``.
 """

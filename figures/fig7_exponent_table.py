@@ -108,8 +108,11 @@ def derived(arch, quantity: str):
             return None
         with np.errstate(divide="ignore"):
             xi = float(np.asarray(A.correlation_length(arch)))
-        # q and J both scale by sigma_w^2/2 per layer (THEORY.md, plain ReLU MLP)
-        return ("xi", xi, "1/log(sigma_w^2/2)") if math.isfinite(xi) else ("a", 1.0, "sigma_w^2 = 2: constant")
+        # q and J both scale by sigma_w^2/2 per layer (THEORY.md, plain ReLU MLP); at sigma_w^2 = 2
+        # q stays q0 and J stays 1
+        if math.isfinite(xi):
+            return "xi", xi, "1/log(sigma_w^2/2)"
+        return "a", float(arch.q0) if quantity == "q" else 1.0, "sigma_w^2 = 2: constant"
     if arch.init != "standard" or arch.normalizer == "lns":
         return None
     if quantity == "q":

@@ -89,3 +89,12 @@ def test_plain_relu_is_ordered_with_the_derived_xi():
 def test_critical_plain_relu_is_constant():
     fit = _theory_fit("plain ReLU (sigma_w^2=2)", "apjn", 200)
     assert fit.model == "bounded" and fit.params["a"] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_plain_relu_at_the_critical_sigma_derives_its_constant_from_q0():
+    """sigma_w^2 = 2: q stays q0 and J stays 1 (the constant of q is q0, not 1)."""
+    import sigprop
+
+    arch = sigprop.preset("plain", sigma_w2=2.0, q0=0.3, p0=0.1)
+    assert F.derived(arch, "q")[:2] == ("a", 0.3) and F.derived(arch, "apjn")[:2] == ("a", 1.0)
+    np.testing.assert_allclose(sigprop.solve(arch).q, 0.3)
