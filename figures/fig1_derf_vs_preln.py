@@ -34,7 +34,7 @@ ALPHAS = np.round(np.arange(0.1, 2.0, 0.2), 2)
 SIGMA_W = 0.46
 DEPTH = 128
 COLUMNS = ("normalizer", "alpha", "layer", "q", "log_apjn_back", "apjn_back", "after_transition",
-           "transition_layer", "transition_depth")
+           "transition_layer", "transition_depth", "sigma_w", "q0", "depth")
 
 
 def compute(alphas=ALPHAS, depth: int = DEPTH) -> dict:
@@ -68,7 +68,7 @@ def rows(res: dict) -> list[dict]:
             out.append({"normalizer": name, "alpha": alpha, "layer": l, "q": float(q[l]),
                         "log_apjn_back": float(lb[l]), "apjn_back": float(np.exp(lb[l])),
                         "after_transition": int(l >= ls), "transition_layer": int(ls),
-                        "transition_depth": float(lc)})
+                        "transition_depth": float(lc), "sigma_w": SIGMA_W, "q0": float(p.q[0]), "depth": L})
 
     p = res["preln"]
     add("layernorm", 0.0, p.q, p.log_apjn_back, 0, 0.0)

@@ -107,6 +107,14 @@ def marker_layers(depth: int, count: int = MARKERS) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, depth - 1, count)).astype(int))
 
 
+def _declaration(arch) -> dict:
+    """The hyperparameters a row needs to stand alone (``nan`` where a field does not apply)."""
+    nan = float("nan")
+    return {"normalizer": arch.normalizer, "alpha": float(arch.alpha) if arch.normalizer == "derf" else nan,
+            "sigma_w2": float(getattr(arch, "sigma_w2", nan)), "n_tokens": arch.n_tokens,
+            "q0": float(arch.q0), "p0": float(arch.p0)}
+
+
 def table(results: dict) -> dict[str, list]:
     """Long-format columns: one row per (architecture, layer ``l``)."""
     from figures.common import long_rows
@@ -124,7 +132,8 @@ def table(results: dict) -> dict[str, list]:
         for l in range(L + 1):
             rows.append({
                 "architecture": label, "layer": l, "depth": L, "width": mc.meta["width"],
-                "networks": mc.meta["samples"], "marker": int(l in marks),
+                "networks": mc.meta["samples"], "probes": mc.meta["probes"], "marker": int(l in marks),
+                **_declaration(r["arch"]),
                 "theory_log_apjn_back": float(th.log_apjn_back[l]),
                 "mc_log_apjn_back_mean": float(mc.mean("log_apjn_back")[l]),
                 "mc_log_apjn_back_stderr": float(mc.stderr("log_apjn_back")[l]),

@@ -38,6 +38,8 @@ import numpy as np
 
 STEM = "fig5_curse_of_depth"
 #: theory depths (log grid up to ``max_depth``) and Monte-Carlo ensembles.
+#: Hutchinson probes per network
+PROBES = 4
 QUICK = dict(max_depth=10_000, points=33, width=128, mc_depths=(2, 4, 8, 16, 32), samples=16)
 FULL = dict(max_depth=10_000, points=65, width=512, mc_depths=(2, 4, 8, 16, 32, 64, 128, 256), samples=64)
 #: above this many seconds for the deepest scaled ensemble, shallower depths run at their own depth
@@ -113,7 +115,7 @@ def mc_curves(arch, depths, width, samples, device=None) -> dict:
 
     depths = np.asarray(depths, int)
     top = int(depths.max())
-    kw = dict(width=width, samples=samples, probes=4, seed=5, device=device, backward=False)
+    kw = dict(width=width, samples=samples, probes=PROBES, seed=5, device=device, backward=False)
     r = simulate(arch.replace(depth=top), **kw)
     if arch.init != "scaled":
         return {"q": r.q[:, depths], "log_apjn": r.log_apjn[:, depths]}
@@ -188,7 +190,8 @@ def table(results: dict) -> dict[str, list]:
                 "mc_q_mean": nan if i is None else float(qm[i]), "mc_q_stderr": nan if i is None else float(qs[i]),
                 "mc_log_apjn_mean": nan if i is None else float(jm[i]),
                 "mc_log_apjn_stderr": nan if i is None else float(js[i]),
-                "width": s["width"], "networks": s["samples"],
+                "width": s["width"], "networks": s["samples"], "probes": PROBES,
+                "n_tokens": r["arch"].n_tokens,
                 "fit_q_law": r["fits"]["q"].model, "fit_q_label": law_label(r["fits"]["q"]),
                 "fit_apjn_law": r["fits"]["J"].model, "fit_apjn_label": law_label(r["fits"]["J"]),
             })

@@ -12,7 +12,7 @@ import pytest
 from sigprop.io import read_csv
 
 FIG1_COLUMNS = {"normalizer", "alpha", "layer", "q", "log_apjn_back", "apjn_back", "after_transition",
-                "transition_layer", "transition_depth"}
+                "transition_layer", "transition_depth", "sigma_w", "q0", "depth"}
 FIG2_COLUMNS = {"source", "normalizer", "alpha", "layer", "block", "quantity", "value", "stderr", "n_tokens",
                 "depth", "mc_width", "mc_samples"}
 FIG4_COLUMNS = {"activation", "norm", "mu", "sigma_w", "sigma_b", "chi_star", "log_chi_star"}

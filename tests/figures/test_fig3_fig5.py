@@ -42,7 +42,8 @@ def fig3(tmp_path_factory):
 FIG3_COLUMNS = {"architecture", "layer", "depth", "width", "networks", "marker", "theory_log_apjn_back",
                 "mc_log_apjn_back_mean", "mc_log_apjn_back_stderr", "mc_log_grad_mean", "mc_log_grad_stderr",
                 "mc_log_grad_minus_log_apjn_back_mean", "mc_log_grad_minus_log_apjn_back_stderr",
-                "theory_law", "theory_law_params"}
+                "theory_law", "theory_law_params", "probes", "normalizer", "alpha", "sigma_w2", "n_tokens", "q0",
+                "p0"}
 
 
 def test_fig3_renders(fig3):
@@ -50,8 +51,11 @@ def test_fig3_renders(fig3):
     _files_ok(paths, "fig3_apjn")
     assert FIG3_COLUMNS <= set(c)
     assert len(set(c["architecture"])) == 3
-    for k in FIG3_COLUMNS - {"architecture", "theory_law", "theory_law_params"}:
+    for k in FIG3_COLUMNS - {"architecture", "theory_law", "theory_law_params", "normalizer", "alpha", "sigma_w2"}:
         assert np.all(np.isfinite(c[k].astype(float))), k
+    derf, toy = c["normalizer"] == "derf", np.char.find(c["architecture"].astype(str), "toy") >= 0
+    assert np.all(c["alpha"][derf] == 1.0) and np.all(np.isnan(c["alpha"][~derf]))
+    assert np.allclose(c["sigma_w2"][toy], 0.46 ** 2) and np.all(np.isnan(c["sigma_w2"][~toy]))
     # J(L, L) = 1 exactly, in theory and in every network
     last = c["layer"] == c["depth"]
     assert np.all(c["theory_log_apjn_back"][last] == 0) and np.all(c["mc_log_apjn_back_mean"][last] == 0)
@@ -92,7 +96,7 @@ def fig5(tmp_path_factory):
 
 FIG5_COLUMNS = {"variant", "depth", "normalizer", "init", "theory_q", "theory_log_apjn", "mc_q_mean", "mc_q_stderr",
                 "mc_log_apjn_mean", "mc_log_apjn_stderr", "width", "networks", "fit_q_law", "fit_q_label",
-                "fit_apjn_law", "fit_apjn_label"}
+                "fit_apjn_law", "fit_apjn_label", "probes", "n_tokens"}
 VARIANTS = ("Pre-LN", "LNS", "scaled init", "depth-scaled init")
 
 
