@@ -135,6 +135,8 @@ class Normalizer:
         a2 = alpha * alpha
         if np.all(shift == 0):
             return a2 * act.deriv_kernel(a2 * q, a2 * p)
+        q, p, alpha, shift = np.broadcast_arrays(q, p, alpha, shift)  # the rules' grid axes lead
+        a2 = alpha * alpha
         if act.kinks:
             return a2 * gaussian.expect2_piecewise(lambda h, a, s: act.derivative(a * h + s, NP), q, p,
                                                    _breaks(act, alpha, shift), args=(alpha, shift),
@@ -145,6 +147,9 @@ class Normalizer:
 
     def _maps_shifted(self, q, p, alpha, shift, need_p):
         act = self.activation
+        q, alpha, shift = np.broadcast_arrays(q, alpha, shift, *(() if p is None else (p,)))[:3]
+        if p is not None:
+            p = np.broadcast_to(p, q.shape)
         a1, s1 = alpha[..., None], shift[..., None]
         scale = 1.0 / alpha
         f = lambda h: act.fn(a1 * h + s1, NP)  # noqa: E731

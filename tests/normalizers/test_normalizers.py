@@ -227,3 +227,13 @@ def test_declared_kinks_make_hardtanh_cross_kernels_exact(alpha, shift):
     finally:
         normalizers._REGISTRY.pop(name, None)
         normalizers._REGISTRY.pop(name + "_undeclared", None)
+
+
+@pytest.mark.parametrize("name", ["dyt", "derf"])
+def test_scalar_moments_with_a_swept_shift(name):
+    """A scalar (q, p) with an array shift broadcasts like an array q (it crashed in a reshape)."""
+    norm = get_normalizer(name)
+    pr = NormParams(alpha=1.0, shift=np.array([0.0, 0.3]))
+    for got, want in zip(norm.maps(1.0, 0.5, pr), norm.maps(np.ones(2), np.full(2, 0.5), pr)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(norm.deriv_kernel(1.0, 0.5, pr), norm.deriv_kernel(np.ones(2), np.full(2, 0.5), pr))
