@@ -208,9 +208,24 @@ def _columns(report, arch) -> dict:
 
 
 def _point_labels(arch) -> list[str]:
-    """``"alpha=0.1 sigma_w2=0.2"`` per grid point."""
-    swept = arch.swept_fields()
-    return [" ".join(f"{k}={getattr(p, k):g}" for k in swept) for p in arch.grid_points()]
+    """``"alpha=0.1 sigma_w2=0.2"`` per grid point; fields swept together with equal values share one
+    entry (a swept ``weight_std``: ``"sigma_{q,k,v,o,1}=0.32 sigma_2=0.64"``)."""
+    shape = arch.grid_shape()
+    groups: list[list[str]] = []
+    for k in arch.swept_fields():
+        v = np.broadcast_to(getattr(arch, k), shape)
+        same = next((g for g in groups if np.array_equal(np.broadcast_to(getattr(arch, g[0]), shape), v)), None)
+        if same is None:
+            groups.append([k])
+        else:
+            same.append(k)
+
+    def name(g):
+        if len(g) > 1 and all(k.startswith("sigma_") for k in g):
+            return "sigma_{" + ",".join(k[len("sigma_"):] for k in g) + "}"
+        return "=".join(g)
+
+    return [" ".join(f"{name(g)}={getattr(p, g[0]):g}" for g in groups) for p in arch.grid_points()]
 
 
 def _print_sweep(report, arch) -> None:

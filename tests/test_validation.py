@@ -170,3 +170,14 @@ def test_relu_after_dyt_agrees_with_finite_width_networks(tmp_path, capsys):
     assert rc == 0 and report["ok"] is True
     final = report["log_apjn"]
     assert abs(final["mean"][-1] - final["theory"][-1]) < 3 * final["stderr"][-1]  # the old value: 3.6
+
+
+def test_sweep_point_labels_group_fields_swept_together():
+    """A swept weight_std sets six sigmas: the labels name the five equal ones once."""
+    from sigprop import io
+    from sigprop.validation import _point_labels
+
+    arch = io.load_arch("transformer", ["weight_std=0.01,0.02", "width=256"])
+    assert _point_labels(arch) == ["sigma_{q,k,v,o,1}=0.16 sigma_2=0.32", "sigma_{q,k,v,o,1}=0.32 sigma_2=0.64"]
+    assert _point_labels(io.load_arch("toy", ["alpha=0.1,0.5", "sigma_w2=0.2,0.3"])) == [
+        "alpha=0.1 sigma_w2=0.2", "alpha=0.5 sigma_w2=0.3"]
