@@ -1,7 +1,9 @@
 """Published claims, checked against the exact recurrences (and the Monte-Carlo).
 
 Each claim is a dict ``{id, statement, check, status, evidence}`` with status
-``"holds" | "fails" | "inconclusive"``:
+``"holds" | "consistent" | "fails" | "inconclusive"`` (``consistent``: the check can refute the
+claim but not establish it, and does not refute it, e.g. an upper bound on a spectral norm
+tested through the APJN, which bounds that norm from below):
 
 * Sun et al. 2025, *The Curse of Depth in Large Language Models* (arXiv
   2502.05795; seed ``004``): Lemma 3.2 and Theorem 3.3 (Pre-LN), Lemma 4.1 and
@@ -171,9 +173,10 @@ def check_claims(quick: bool = True, mc: bool = True) -> list[dict]:
                      "sigma^2 ~ l the norm grows at most linearly, ||dy_L/dx_1||_2 <= Theta(L) (and is bounded "
                      "when sigma^2 ~ e^l).",
         "check": "APJN J(0, L) of the exact recurrence (mean squared singular value, so ||.||_2 >= sqrt(J)): "
-                 "its growth law must be a power law L^zeta with zeta <= 2 for sqrt(J) <= Theta(L); zeta compared "
-                 "with the derived zeta = c_J/c_q",
-        "status": _verdict("holds" if ok else "fails", mc_pre, "log_apjn"),
+                 "its growth law must be a power law L^zeta with zeta <= 2 for sqrt(J) <= Theta(L) (this can "
+                 "refute the bound on ||.||_2, not establish it: 'consistent'); the fitted zeta is reported "
+                 "beside the derived zeta = c_J/c_q",
+        "status": _verdict("consistent" if ok else "fails", mc_pre, "log_apjn"),
         "evidence": {"apjn_fit": fj_ev, "zeta_derived": zeta,
                      "note": "sigma^2 ~ l is what happens at initialization (cod-lemma-3.2); the sigma^2 ~ e^l "
                              "branch never occurs. The root-mean-square gain sqrt(J) grows like L^(zeta/2), "
@@ -185,14 +188,14 @@ def check_claims(quick: bool = True, mc: bool = True) -> list[dict]:
     fql, fql_ev = _fit(b, tr_lns.q[l], models=("power", "exp", "log", "bounded"))
     lower_lns = fql.model == "power" and fql.params.get("zeta", 0) >= 0.95
     ratio = tr_lns.q[l] / b
-    upper_lns = bool(np.all(tr_lns.q[l] <= tr_lns.q[2] * b ** 2))
+    upper_lns = bool(np.all(tr_lns.q[l] <= tr_lns.q[2] * b ** 1.5))  # L^(2 - eps), eps >= 1/2
     mc_lns = mcr.run(lns)
     out.append({
         "id": "cod-lemma-4.1",
         "statement": "LayerNorm Scaling (LN output x 1/sqrt(l)): Theta(L) <= sigma^2_{x_L} <= Theta(L^(2-eps)), "
                      "1/2 <= eps < 1 (at least linear, at most quadratic growth).",
         "check": f"exact recurrence of the same transformer with LNS, {D // 2} blocks: q must grow at least "
-                 "linearly (power law with exponent >= 0.95) and q_L <= q_1 L^2",
+                 "linearly (power law with exponent >= 0.95) and q_L <= q_1 L^1.5 (eps >= 1/2)",
         "status": _verdict("holds" if lower_lns and upper_lns else "fails", mc_lns),
         "evidence": {"q_fit": fql_ev, "q_L_over_L": {"L=%d" % b[i4]: float(ratio[i4]),
                                                      "L=%d" % b[-1]: float(ratio[-1])},
@@ -211,9 +214,11 @@ def check_claims(quick: bool = True, mc: bool = True) -> list[dict]:
         "id": "cod-theorem-4.2",
         "statement": "LNS transformer: ||dy_L/dx_1||_2 <= prod_l (1 + A/(l sigma) + B/(l^2 sigma^2)); it is no "
                      "longer bounded (omega(1)) and, with sigma^2 ~ l, at most Theta(L).",
-        "check": "APJN J(0, L) of the exact LNS recurrence: must increase without saturating (not 'bounded') and "
-                 "sqrt(J) must stay below C L",
-        "status": _verdict("holds" if grows and below and fjl.model != "bounded" else "fails", mc_lns, "log_apjn"),
+        "check": "APJN J(0, L) of the exact LNS recurrence: must increase without saturating (not 'bounded'; "
+                 "||.||_2 >= sqrt(J) is then omega(1)) and sqrt(J) must stay below C L (which can refute the "
+                 "upper bound on ||.||_2, not establish it: 'consistent')",
+        "status": _verdict("consistent" if grows and below and fjl.model != "bounded" else "fails", mc_lns,
+                           "log_apjn"),
         "evidence": {"apjn_fit": fjl_ev, "log_apjn_L": float(logJ[-1]),
                      "note": "J grows like a power of log L: unbounded but far below L", "mc": mc_lns}})
 
@@ -225,12 +230,14 @@ def check_claims(quick: bool = True, mc: bool = True) -> list[dict]:
         "id": "cod-theorem-4.2-identity",
         "statement": "Consequence drawn from Theorem 4.2: with LNS fewer deep layers act as identity maps than in "
                      "Pre-LN, where nearly all deep layers collapse into the identity.",
-        "check": "at initialization, per-block APJN factor chi_block - 1 of the last block (0 for an identity "
-                 "map) for LNS vs Pre-LN on the exact recurrence; the claim needs LNS > Pre-LN",
+        "check": "at initialization, J(L-2, L) - 1 of the last block (the APJN of one block from isotropic "
+                 "tangents; 0 for an identity map) for LNS vs Pre-LN on the exact recurrence; the claim needs "
+                 "LNS > Pre-LN",
         "status": "holds" if dev_lns > dev_pre else "fails",
         "evidence": {"chi_block_minus_1_preln": dev_pre, "chi_block_minus_1_lns": dev_lns, "block": int(b[-1]),
-                     "note": "at initialization Pre-LN gives chi - 1 ~ zeta/l while LNS gives ~ C/(l log l): "
-                             "LNS blocks are closer to the identity. The paper's evidence (its Fig. 5) is on "
+                     "note": "at initialization Pre-LN gives J(L-2, L) - 1 ~ c/q_L ~ c'/l (the block's branch "
+                             "gain over the stream variance) while LNS gives ~ C/(l log l): LNS blocks are closer "
+                             "to the identity. The paper's evidence (its Fig. 5) is on "
                              "trained models, which the recurrence does not describe."}})
 
     # -- Normalization-free transformers (seed 002) ------------------------

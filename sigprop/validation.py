@@ -72,8 +72,18 @@ def normal_equivalent(t, dof):
         p = stats.t.sf(np.abs(t), np.where(np.isfinite(dof) & (dof > 0), dof, 1.0))
         z = stats.norm.isf(p)
     z = np.where((p > 0) & np.isfinite(z), z, np.abs(t))
-    z = np.where(np.isfinite(dof) & (dof > 0), z, np.nan)
+    z = np.where(np.isinf(dof) & (dof > 0), np.abs(t), z)  # infinite degrees of freedom: normal already
+    z = np.where(dof > 0, z, np.nan)
     return np.copysign(z, t)
+
+
+def _dof(stat_vars, floor_var, dof1):
+    """Welch-Satterthwaite degrees of freedom of a variance sum: statistical terms with ``dof1`` each and
+    the round-off floor, which is fixed (infinite degrees of freedom); ``inf`` where the floor alone remains."""
+    stat = sum(stat_vars)
+    sq = sum(v * v for v in stat_vars)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sq > 0, dof1 * (stat + floor_var) ** 2 / np.where(sq > 0, sq, 1.0), np.inf)
 
 
 def _rms(x, other):
@@ -91,14 +101,16 @@ def _entry(th, run, run_2d, name, floor) -> dict:
     m, se = run.mean(name), run.stderr(name)
     entry = {"theory": th, "mean": m, "stderr": se, "z": zscores(th, m, se, floor)}
     dof1 = run.meta["samples"] - 1
-    crit, m_crit, dof = entry["z"], m, np.full(m.shape, float(dof1))
+    floor_var = (floor * (1 + np.abs(th))) ** 2  # the round-off floor of zscores
+    crit, m_crit = entry["z"], m
+    dof = _dof([np.nan_to_num(se) ** 2], floor_var, dof1)
     if run_2d is not None:
         m2, se2 = run_2d.mean(name), run_2d.stderr(name)
         m_crit = 2 * m2 - m
         a, b = 4 * np.nan_to_num(se2) ** 2, np.nan_to_num(se) ** 2
         se_inf = np.sqrt(a + b)
         crit = zscores(th, m_crit, se_inf, floor)
-        dof = np.where(a + b > 0, dof1 * (a + b) ** 2 / np.where(a + b > 0, a * a + b * b, 1.0), dof1)
+        dof = _dof([a, b], floor_var, dof1)
         entry.update({"mean_2d": m2, "stderr_2d": se2, "z_2d": zscores(th, m2, se2, floor),
                       "mean_inf": m_crit, "z_inf": crit,
                       "shrink": _rms(m - th, m2 - th) / np.maximum(_rms(m2 - th, m - th), 1e-300)})

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("jax")
 
 from sigprop.cli import main  # noqa: E402
-from sigprop.validation import QUANTITIES, zscores  # noqa: E402
+from sigprop.validation import QUANTITIES, ROUNDOFF, zscores  # noqa: E402
 
 
 def test_validate_json_agreement(tmp_path, capsys):
@@ -97,8 +97,15 @@ def test_report_carries_the_degrees_of_freedom(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     for name in QUANTITIES:
         e = report[name]
-        dof = np.asarray(e["dof"], float)
-        assert np.all((dof >= 5 - 1e-9) & (dof <= 10 + 1e-9))  # Welch: between S - 1 and 2 (S - 1)
+        dof = np.asarray(e["dof"], float)  # (null in JSON: infinite, where only the fixed floor remains)
+        # Welch-Satterthwaite: statistical variances a, b with S - 1 = 5 each, the float32 round-off
+        # floor f with infinite dof: 5 (a + b + f)^2 / (a^2 + b^2), between 5 and 10 when f = 0
+        a = 4 * np.nan_to_num(np.asarray(e["stderr_2d"], float)) ** 2
+        b = np.nan_to_num(np.asarray(e["stderr"], float)) ** 2
+        f = (ROUNDOFF["float32"] * (1 + np.abs(np.asarray(e["theory"], float)))) ** 2
+        stat = a * a + b * b > 0
+        np.testing.assert_allclose(dof[stat], 5 * (a + b + f)[stat] ** 2 / (a * a + b * b)[stat], rtol=1e-9)
+        assert np.all(np.isnan(dof[~stat])) and np.all(dof[stat] >= 5 - 1e-9)
         zn, zi = np.asarray(e["z_normal"], float), np.asarray(e["z_inf"], float)
         ok = np.isfinite(zi)
         assert np.all(np.abs(zn[ok]) <= np.abs(zi[ok]) + 1e-12)
@@ -181,3 +188,14 @@ def test_sweep_point_labels_group_fields_swept_together():
     assert _point_labels(arch) == ["sigma_{q,k,v,o,1}=0.16 sigma_2=0.32", "sigma_{q,k,v,o,1}=0.32 sigma_2=0.64"]
     assert _point_labels(io.load_arch("toy", ["alpha=0.1,0.5", "sigma_w2=0.2,0.3"])) == [
         "alpha=0.1 sigma_w2=0.2", "alpha=0.5 sigma_w2=0.3"]
+
+
+def test_floor_only_discrepancy_is_normal():
+    """Where the networks agree exactly (no spread) the z-score's error is the fixed round-off floor,
+    which has infinite degrees of freedom: z = 8 must stay 8, not shrink as a Student-t with S - 1."""
+    from sigprop.validation import _dof, normal_equivalent
+
+    dof = _dof([np.zeros(2)], np.full(2, 1e-10), 7)
+    assert np.all(np.isinf(dof))
+    np.testing.assert_allclose(normal_equivalent(np.array([8.0, -3.0]), dof), [8.0, -3.0])
+    assert normal_equivalent(8.0, 7.0) == pytest.approx(3.913, abs=1e-3)  # what it used to be
