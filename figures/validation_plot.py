@@ -15,14 +15,6 @@ def _bar(se):
     return 2 * np.where(np.isfinite(se), se, 0.0)
 
 
-def _labels(report: dict) -> list[str]:
-    """The swept fields' values per grid point (``"alpha=0.5"``), from the report's declaration."""
-    shape = tuple(report["grid_shape"])
-    swept = {k: np.broadcast_to(np.asarray(v, float), shape).ravel() for k, v in report["arch"].items()
-             if isinstance(v, list) and v and not any(isinstance(x, str) for x in np.ravel(v))}
-    return [" ".join(f"{k}={v[i]:g}" for k, v in swept.items()) for i in range(int(np.prod(shape)))]
-
-
 def plot_validation(report: dict, path) -> Path:
     """Four panels (q, p, log J(0,l), log J(l,L)): theory line, Monte-Carlo means with 2-stderr bars
     (one colour per grid point for a sweep).
@@ -39,7 +31,7 @@ def plot_validation(report: dict, path) -> Path:
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
     d = report["width"]
     sweep = bool(report.get("grid_shape"))
-    labels = _labels(report) if sweep else []
+    labels = report["point_labels"] if sweep else []
     colors = [plt.cm.viridis(i / max(1, len(labels) - 1)) for i in range(len(labels))]
     for ax, (name, label) in zip(axes, PANELS):
         e = report.get(name)

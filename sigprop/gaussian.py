@@ -76,6 +76,15 @@ def _check_variance(q: np.ndarray, name: str = "q") -> np.ndarray:
     return q
 
 
+def _check_covariance(q, p) -> tuple[np.ndarray, np.ndarray]:
+    """``(q, p)`` as arrays; ``ValueError`` unless ``q >= 0`` and ``|p| <= q`` (to round-off), both finite."""
+    q = _check_variance(q)
+    p = np.asarray(p, dtype=float)
+    if not np.all(np.isfinite(p)) or np.any(np.abs(p) > q * (1 + 1e-12) + 1e-300):
+        raise ValueError(f"p must satisfy |p| <= q, got q={q!r}, p={p!r}")
+    return q, p
+
+
 def _ratio(sd: np.ndarray, scale) -> np.ndarray:
     if scale is None:
         return np.ones_like(sd)
@@ -232,45 +241,41 @@ def expect2_piecewise(f: Callable, q, p, breaks, *, args=(), scale=None, step: f
             (both lines are then also cut at decades of it; broadcast with ``q``).
         step: step of both 1-D rules (the default: ~6e-11 for hardtanh, 1 - rho from 1e-5 to 2).
     """
-    q = _check_variance(q)
-    p = np.asarray(p, dtype=float)
-    if not np.all(np.isfinite(p)) or np.any(np.abs(p) > q * (1 + 1e-12) + 1e-300):
-        raise ValueError(f"p must satisfy |p| <= q, got q={q!r}, p={p!r}")
+    q, p = _check_covariance(q, p)
     breaks = np.asarray(breaks, dtype=float)
     args = [np.asarray(a, dtype=float) for a in args]
     shape = np.broadcast_shapes(q.shape, p.shape, breaks.shape[:-1], *(a.shape for a in args))
-    q, p = np.broadcast_to(q, shape), np.broadcast_to(p, shape)
-    breaks = np.broadcast_to(breaks, shape + breaks.shape[-1:])
+    # the grid flattened: one row per point (chunks of rows below)
+    q, p = np.broadcast_to(q, shape).reshape(-1), np.broadcast_to(p, shape).reshape(-1)
+    breaks = np.broadcast_to(breaks, shape + breaks.shape[-1:]).reshape(q.size, -1)
     args = [np.broadcast_to(a, shape).reshape(-1, 1) for a in args]
     scale = None if scale is None else np.broadcast_to(np.asarray(scale, dtype=float), shape).reshape(-1)
-    sd = np.sqrt(q)[..., None]
+    sd = np.sqrt(q)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = np.clip(np.where(q > 0, p / np.where(q > 0, q, 1.0), 0.0), -1.0, 1.0)
         s2 = np.clip(q * (1.0 - rho * rho), 0.0, None)
-        turns = np.where(rho[..., None] != 0, breaks / rho[..., None], np.inf)
-        width = 4.0 * np.sqrt(s2)[..., None] / np.abs(rho[..., None])  # of the turn, in h1
+        turns = np.where(rho[:, None] != 0, breaks / rho[:, None], np.inf)
+        width = 4.0 * np.sqrt(s2)[:, None] / np.abs(rho[:, None])  # of the turn, in h1
         turns = np.concatenate([turns, turns - width, turns + width], axis=-1)
     outer_cuts = np.concatenate([np.clip(np.nan_to_num(turns, nan=np.inf), -TAIL * sd, TAIL * sd),
                                  sd * np.array(_BULK_CUTS)], axis=-1)
+    inner_cuts = np.sqrt(s2)[:, None, None] * np.array(_BULK_CUTS)
 
-    def one(sl, n):  # the grid points ``sl`` of the flattened grid (n of them)
+    def one(sl, n):  # the grid points ``sl`` (n of them)
         a = [x[sl] for x in args]
+        w = None if scale is None else scale[sl]
 
         def flat(h):  # nodes (n, K1, K2) are passed as (n, K1 K2)
             return f(h.reshape((n, -1)), *a).reshape(h.shape)
 
-        w = None if scale is None else scale[sl]
-        bulk = np.sqrt(s2.reshape(-1)[sl])[:, None, None] * np.array(_BULK_CUTS)
-
         def outer(h1):  # h1: (n, K1)
-            m = rho.reshape(-1)[sl, None] * h1
-            inner = expect_piecewise(lambda y: flat(m[..., None] + y), s2.reshape(-1)[sl, None],
-                                     breaks.reshape(-1, breaks.shape[-1])[sl, None, :] - m[..., None], step=step,
-                                     scale=None if w is None else w[:, None], cuts=bulk)
+            m = rho[sl, None] * h1
+            inner = expect_piecewise(lambda y: flat(m[..., None] + y), s2[sl, None],
+                                     breaks[sl, None, :] - m[..., None], step=step,
+                                     scale=None if w is None else w[:, None], cuts=inner_cuts[sl])
             return f(h1, *a) * inner
 
-        return expect_piecewise(outer, q.reshape(-1)[sl], breaks.reshape(-1, breaks.shape[-1])[sl], step=step,
-                                scale=w, cuts=outer_cuts.reshape(-1, outer_cuts.shape[-1])[sl])
+        return expect_piecewise(outer, q[sl], breaks[sl], step=step, scale=w, cuts=outer_cuts[sl])
 
     size = int(np.prod(shape))
     chunk = max(1, int(2e6 // (2 * _TS_T / step + 1) ** 2))  # one piece's (n, K1, K2) temporaries: ~16 MB
@@ -289,10 +294,7 @@ def expect2(f: ArrayFn, g: ArrayFn | None, q, p, *, scale=None, nodes: int | Non
     ``z1, z2``, each integrated with the 1-D rule (tensor product); ``g = None``
     means ``g = f``. Requires ``|p| <= q``.
     """
-    q = _check_variance(q)
-    p = np.asarray(p, dtype=float)
-    if not np.all(np.isfinite(p)) or np.any(np.abs(p) > q * (1 + 1e-12) + 1e-300):
-        raise ValueError(f"p must satisfy |p| <= q, got q={q!r}, p={p!r}")
+    q, p = _check_covariance(q, p)
     q, p = np.broadcast_arrays(q, p)
     a = np.sqrt(np.clip(0.5 * (q + p), 0.0, None))
     b = np.sqrt(np.clip(0.5 * (q - p), 0.0, None))

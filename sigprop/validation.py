@@ -164,7 +164,8 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
         ``dof`` and ``z_normal`` (the criterion's z as a normal-equivalent, see
         the module docstring), ``max_abs_z`` (of ``z_normal``); plus ``ok``,
         ``width``, ``samples``, ``probes``, ``zmax``, ``allowance`` (a
-        sentence), ``max_abs_z`` (over quantities) and ``meta``.
+        sentence), ``max_abs_z`` (over quantities) and ``meta``; for a sweep ``grid_shape`` and
+        ``point_labels`` (the swept values per grid point, row-major).
     """
     from .montecarlo import simulate
     from .theory import solve
@@ -181,6 +182,8 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
     floor = ROUNDOFF[dtype]
     out = {"width": d, "samples": samples, "probes": probes, "zmax": zmax, "grid_shape": list(arch.grid_shape()),
            "arch": arch.to_dict()}
+    if arch.grid_shape():
+        out["point_labels"] = _point_labels(arch)
     worst, bad_layers = 0.0, 0
     for name in QUANTITIES:
         th = _theory(traj, name)
@@ -219,6 +222,12 @@ def _columns(report, arch) -> dict:
     return io.grid_columns(arch, per_layer)
 
 
+def _overflow_hint(report) -> str:
+    """Why a measurement may be missing where the theory is finite (float32 runs only)."""
+    return ("; the float32 activations overflow or underflow there, try --float64"
+            if report["meta"][0]["dtype"] == "float32" else "")
+
+
 def _point_labels(arch) -> list[str]:
     """``"alpha=0.1 sigma_w2=0.2"`` per grid point; fields swept together with equal values share one
     entry (a swept ``weight_std``: ``"sigma_{q,k,v,o,1}=0.32 sigma_2=0.64"``)."""
@@ -242,7 +251,7 @@ def _point_labels(arch) -> list[str]:
 
 def _print_sweep(report, arch) -> None:
     """Per grid point and quantity: the worst layer's z and the width-doubling shrink."""
-    labels = _point_labels(arch)
+    labels = report["point_labels"]
     width = max(len(x) for x in labels)
     for name in QUANTITIES:
         if name not in report:
@@ -261,8 +270,7 @@ def _print_sweep(report, arch) -> None:
             l = int(np.argmax(col))
             line = f"   {'':{len(name)}}{label:{width}}  {max(col[l], 0.0):9.2f} {l:8d} {z[l, i]:7.2f}"
             print(line + (f" {shrink[i]:6.2f}" if shrink is not None else ""))
-        hint = ("; the float32 activations overflow or underflow there, try --float64"
-                if report["meta"][0]["dtype"] == "float32" else "")
+        hint = _overflow_hint(report)
         for i, layers in enumerate(e.get("nonfinite_by_point", [])):
             if layers:
                 print(f"   {labels[i]}: finite in the theory only at layers {_ranges(layers)}{hint}")
@@ -318,8 +326,7 @@ def main(args) -> int:
             print(f"   width {d} -> {2 * d}: rms discrepancy shrinks by {e['shrink']:.2f} (O(1/d) predicts 2)")
         if e["nonfinite_layers"]:
             print(f"   finite in the theory only (not in the Monte-Carlo) at layers {_ranges(e['nonfinite_layers'])}"
-                  + ("; the float32 activations overflow or underflow there, try --float64"
-                     if report["meta"][0]["dtype"] == "float32" else ""))
+                  + _overflow_hint(report))
     nonfinite = sum(report[k]["nonfinite_values"] for k in QUANTITIES if k in report)
     print(f"\nz_n: the criterion's z as a normal-equivalent (Student's t with the ensemble's degrees of freedom)")
     print(f"allowance: {report['allowance']}; max |z_n| = {report['max_abs_z']:.2f}"

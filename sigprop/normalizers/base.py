@@ -147,9 +147,10 @@ class Normalizer:
 
     def _maps_shifted(self, q, p, alpha, shift, need_p):
         act = self.activation
-        q, alpha, shift = np.broadcast_arrays(q, alpha, shift, *(() if p is None else (p,)))[:3]
-        if p is not None:
-            p = np.broadcast_to(p, q.shape)
+        if p is None:
+            q, alpha, shift = np.broadcast_arrays(q, alpha, shift)
+        else:
+            q, p, alpha, shift = np.broadcast_arrays(q, p, alpha, shift)
         a1, s1 = alpha[..., None], shift[..., None]
         scale = 1.0 / alpha
         f = lambda h: act.fn(a1 * h + s1, NP)  # noqa: E731

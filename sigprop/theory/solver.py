@@ -220,12 +220,11 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None, overf
         under = (qs[k + 1] < _TINY) & (qs[k] >= _TINY)  # into the subnormals: precision is lost, then q = 0
         # q >= 0, p, r and log(chi) are finite everywhere iff their sums are (the cheap test, every sublayer;
         # p or r alone is lost where the attention pair moments are out of reach)
-        extra = (p if need_p else 0.0) + (r if cross else 0.0)
-        if dead is None and np.isfinite(qs[k + 1].sum()) and np.isfinite(log_apjn[k + 1].sum()) \
-                and np.isfinite(np.sum(extra)) and not np.any(under):
+        state = [qs[k + 1], log_apjn[k + 1]] + ([p] if need_p else []) + ([r] if cross else [])
+        if dead is None and all(np.isfinite(x.sum()) for x in state) and not np.any(under):
             left = None
         else:
-            left = ~(np.isfinite(qs[k + 1]) & np.isfinite(log_apjn[k + 1]) & np.isfinite(extra)) | under
+            left = ~np.logical_and.reduce([np.isfinite(x) for x in state]) | under
             if dead is not None:
                 left &= ~dead
         if left is not None and np.any(left) and overflow == "raise":
