@@ -27,7 +27,14 @@ freedom (Welch-Satterthwaite for the extrapolation, between ``S - 1`` and
 ``2(S - 1)``), not a standard normal: with ``S = 8`` a layer has ``|t| > 4``
 about 80 times more often than ``|z| > 4``. The criterion therefore compares
 ``zmax`` with ``z_normal``, the standard-normal value of the same tail
-probability; ``z``, ``z_2d`` and ``z_inf`` are reported as measured.
+probability; ``z``, ``z_2d`` and ``z_inf`` are reported as measured. An
+ensemble can be too small for the criterion to mean anything: with ``S = 2``
+(one degree of freedom) ``|z_normal| <= 4`` tolerates ``|t|`` up to ~10^4. The
+report's ``resolution`` is the largest ``|t|`` the criterion tolerates at any
+compared layer; above ``WEAK * zmax`` the verdict is ``inconclusive`` (and
+``ok`` false), not ``agreement`` (:func:`min_samples` gives the ensemble size
+that avoids it). A disagreement found by a small ensemble is still a
+disagreement.
 
 This module is where the theory and the Monte-Carlo meet; neither imports the other.
 """
@@ -43,6 +50,11 @@ QUANTITIES = ("q", "p", "log_apjn", "log_apjn_back")
 #: matters where the ensemble spread vanishes (layer 0 inputs have exact moments,
 #: ``J(0, 0) = J(L, L) = 1``); float64 round-off is ~1e-13.
 ROUNDOFF = {"float32": 1e-5, "float64": 1e-11}
+
+#: an ensemble too small to resolve disagreement: the criterion tolerates more than ``WEAK * zmax``
+#: estimated standard errors at some layer (Student's t with few degrees of freedom; ``S = 2`` tolerates
+#: ~10^4 at ``zmax = 4``); the verdict is then ``inconclusive``, not ``agreement``
+WEAK = 3.0
 
 
 def _theory(traj, name):
@@ -96,7 +108,7 @@ def _rms(x, other):
 
 
 @np.errstate(invalid="ignore", over="ignore")  # layers that overflowed give inf/nan (counted, not warned)
-def _entry(th, run, run_2d, name, floor) -> dict:
+def _entry(th, run, run_2d, name, floor, zmax) -> dict:
     """One quantity's per-layer comparison; ``run_2d`` (the doubled width) adds the Richardson criterion."""
     m, se = run.mean(name), run.stderr(name)
     entry = {"theory": th, "mean": m, "stderr": se, "z": zscores(th, m, se, floor)}
@@ -128,7 +140,30 @@ def _entry(th, run, run_2d, name, floor) -> dict:
     entry["z_normal"] = normal_equivalent(crit, dof)
     finite = np.abs(entry["z_normal"][np.isfinite(entry["z_normal"])])
     entry["max_abs_z"] = float(finite.max()) if finite.size else 0.0
+    compared = np.isfinite(entry["z_normal"])
+    entry["resolution"] = float(critical_t(zmax, dof[compared]).max()) if compared.any() else float(zmax)
     return entry
+
+
+def critical_t(zmax, dof):
+    """The |t| that the criterion ``|z_normal| <= zmax`` tolerates at ``dof`` degrees of freedom: the
+    smallest discrepancy, in estimated standard errors, that it can detect (``zmax`` itself for infinite
+    ``dof``)."""
+    from scipy import stats
+
+    dof = np.asarray(dof, float)
+    with np.errstate(invalid="ignore"):
+        t = stats.t.isf(stats.norm.sf(zmax), np.where(np.isfinite(dof), dof, 1.0))
+    return np.where(np.isfinite(dof), t, zmax)
+
+
+def min_samples(zmax, weak=WEAK) -> int:
+    """The smallest ensemble whose ``S - 1`` degrees of freedom keep :func:`critical_t` within
+    ``weak * zmax`` (7 at ``zmax = 4``): below it every verdict short of disagreement is inconclusive."""
+    s = 2
+    while critical_t(zmax, s - 1) > weak * zmax:
+        s += 1
+    return s
 
 
 def check_options(width, samples, zmax, seed=0) -> None:
@@ -164,7 +199,10 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
         ``dof`` and ``z_normal`` (the criterion's z as a normal-equivalent, see
         the module docstring), ``max_abs_z`` (of ``z_normal``); plus ``ok``,
         ``width``, ``samples``, ``probes``, ``zmax``, ``allowance`` (a
-        sentence), ``max_abs_z`` (over quantities) and ``meta``; for a sweep ``grid_shape`` and
+        sentence), ``max_abs_z`` (over quantities), ``resolution`` (the largest
+        ``|t|`` the criterion tolerates, per quantity and overall), ``verdict``
+        (``agreement``, ``disagreement`` or ``inconclusive``; ``ok`` is
+        ``verdict == "agreement"``) and ``meta``; for a sweep ``grid_shape`` and
         ``point_labels`` (the swept values per grid point, row-major).
     """
     from .montecarlo import simulate
@@ -184,16 +222,24 @@ def compare(arch, *, width=None, samples=16, probes=4, seed=0, dtype="float32", 
            "arch": arch.to_dict()}
     if arch.grid_shape():
         out["point_labels"] = _point_labels(arch)
-    worst, bad_layers = 0.0, 0
+    worst, resolution, bad_layers = 0.0, float(zmax), 0
     for name in QUANTITIES:
         th = _theory(traj, name)
         if th is None or (name == "p" and int(arch.n_tokens) < 2):  # no token pairs to measure p on
             continue
-        out[name] = entry = _entry(th, runs[0], runs[1] if doubling else None, name, floor)
+        out[name] = entry = _entry(th, runs[0], runs[1] if doubling else None, name, floor, zmax)
         worst = max(worst, entry["max_abs_z"])
+        resolution = max(resolution, entry["resolution"])
         bad_layers += entry["nonfinite_values"]
     out["max_abs_z"] = worst
-    out["ok"] = bool(worst <= zmax and bad_layers == 0)
+    out["resolution"] = resolution
+    if worst > zmax or bad_layers:
+        out["verdict"] = "disagreement"
+    elif resolution > WEAK * zmax:
+        out["verdict"] = "inconclusive"
+    else:
+        out["verdict"] = "agreement"
+    out["ok"] = out["verdict"] == "agreement"
     out["allowance"] = ((f"|z| of the Richardson extrapolation 2 m(2d) - m(d) (removes O(1/d)) <= {zmax}"
                          if doubling else f"|z| at width d <= {zmax} (no finite-width allowance)")
                         + f", as the normal-equivalent of Student's t with {samples - 1}"
@@ -281,7 +327,8 @@ def _print_sweep(report, arch) -> None:
 
 
 def main(args) -> int:
-    """``sigprop validate``: print the report, write ``validate.csv/.json`` and a figure; exit 1 on disagreement."""
+    """``sigprop validate``: print the report, write ``validate.csv/.json`` and a figure; exit 1 unless the
+    verdict is agreement (a disagreement, or an ensemble too small to tell: inconclusive)."""
     from . import io
 
     check_options(args.width, args.samples, args.zmax, args.seed)
@@ -331,6 +378,10 @@ def main(args) -> int:
     print(f"\nz_n: the criterion's z as a normal-equivalent (Student's t with the ensemble's degrees of freedom)")
     print(f"allowance: {report['allowance']}; max |z_n| = {report['max_abs_z']:.2f}"
           + (f", {nonfinite} layer values finite in the theory only" if nonfinite else "") + " -> "
-          f"{'agreement' if report['ok'] else 'DISAGREEMENT'}")
+          f"{report['verdict'] if report['ok'] else report['verdict'].upper()}")
+    if report["verdict"] == "inconclusive":
+        print(f"   {report['samples']} networks are too few to resolve a disagreement: the criterion tolerates "
+              f"up to {report['resolution']:.3g} estimated standard errors at some layer (more than "
+              f"{WEAK:g} x {report['zmax']:g}); use --samples {min_samples(report['zmax'])} or more")
     print(f"wrote {out / 'validate.csv'}, {out / 'validate.json'}" + (f", {figure}" if figure else ""))
     return 0 if report["ok"] else 1

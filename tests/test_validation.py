@@ -91,6 +91,42 @@ def test_normal_equivalent_of_student_t():
     assert 11 < normal_equivalent(1e6, 5) < 12  # t^-5 tails: even t = 1e6 is only z ~ 11
 
 
+def test_critical_t_and_min_samples_from_closed_forms():
+    """The |t| the criterion tolerates: Cauchy (1 dof) t = cot(pi P) and 2 dof t^2 = 2 a^2 / (1 - a^2)
+    with a = 1 - 2P, P the normal tail at zmax; zmax itself for infinite dof. min_samples is the first
+    ensemble whose S - 1 dof keep it within 3 zmax (by a brute scan of the closed forms' neighbours)."""
+    from scipy.special import ndtr
+
+    from sigprop.validation import WEAK, critical_t, min_samples
+
+    for zmax in (2.0, 3.0, 4.0, 5.0):
+        P = ndtr(-zmax)
+        assert critical_t(zmax, 1) == pytest.approx(1 / np.tan(np.pi * P), rel=1e-8)
+        a = 1 - 2 * P
+        assert critical_t(zmax, 2) == pytest.approx(np.sqrt(2 * a * a / (1 - a * a)), rel=1e-8)
+        assert critical_t(zmax, np.inf) == zmax and critical_t(zmax, 1e9) == pytest.approx(zmax, rel=1e-6)
+        s = min_samples(zmax)
+        assert critical_t(zmax, s - 1) <= WEAK * zmax < critical_t(zmax, s - 2)
+    assert critical_t(4.0, 1) > 1e4 and min_samples(4.0) == 7  # 5 dof tolerate 12.3 > 12, 6 dof 9.8
+
+
+def test_too_few_networks_are_inconclusive_not_agreement(tmp_path, capsys):
+    """Two networks (one degree of freedom) tolerate |t| ~ 10^4 at zmax = 4: a check that cannot fail
+    is reported as inconclusive (exit 1) with the ensemble size that would do; 8 networks of the same
+    architecture are conclusive (t_7 tolerates 8.47 < 3 x 4)."""
+    base = ["validate", "toy", "--depth", "4", "--width", "32", "--probes", "1", "--no-doubling"]
+    rc = main(base + ["--samples", "2", "--out", str(tmp_path / "two")])
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "two" / "validate.json").read_text())
+    assert report["max_abs_z"] <= 4.0  # nothing seen, because nothing could be seen
+    assert rc == 1 and report["ok"] is False and report["verdict"] == "inconclusive"
+    assert report["resolution"] > 1e4 and "INCONCLUSIVE" in out and "use --samples 7 or more" in out
+    rc = main(base + ["--samples", "8", "--json", "--out", str(tmp_path / "eight")])
+    report = json.loads(capsys.readouterr().out)
+    assert report["resolution"] == pytest.approx(8.467, rel=1e-3)  # t_7 at the normal tail of 4
+    assert report["verdict"] == ("agreement" if rc == 0 else "disagreement") and report["ok"] == (rc == 0)
+
+
 def test_report_carries_the_degrees_of_freedom(tmp_path, capsys):
     rc = main(["validate", "toy", "--depth", "4", "--width", "32", "--samples", "6", "--probes", "1",
                "--json", "--out", str(tmp_path)])
@@ -153,7 +189,7 @@ def test_validate_sweep_where_one_points_theory_leaves_float64(tmp_path, capsys)
     """A plain ReLU MLP at sigma_w^2 = 1e21: its recurrence leaves float64 at layer 15. In float64 the
     other point is validated and the lost layers are listed, not compared; in float32 the networks
     overflow much earlier, which fails (finite in the theory only) with the --float64 hint."""
-    args = ["validate", "plain", "--set", "sigma_w2=2,1e21", "--depth", "20", "--width", "16", "--samples", "4"]
+    args = ["validate", "plain", "--set", "sigma_w2=2,1e21", "--depth", "20", "--width", "16", "--samples", "8"]
     rc = main(args + ["--float64", "--out", str(tmp_path / "f64")])
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "f64" / "validate.json").read_text())
@@ -163,7 +199,8 @@ def test_validate_sweep_where_one_points_theory_leaves_float64(tmp_path, capsys)
     rc = main(args + ["--out", str(tmp_path / "f32")])
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "f32" / "validate.json").read_text())
-    assert rc == 1 and report["q"]["nonfinite_by_point"][0] == [] and report["q"]["nonfinite_by_point"][1]
+    assert rc == 1 and report["verdict"] == "disagreement"
+    assert report["q"]["nonfinite_by_point"][0] == [] and report["q"]["nonfinite_by_point"][1]
     assert "finite in the theory only" in out and "--float64" in out
 
 

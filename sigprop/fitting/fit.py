@@ -299,6 +299,10 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
         ev += "; " + note
     if n_bad:
         ev += f"; {n_bad} non-finite point(s) at layers >= 1 left out"
+    if best == "exp" and abs(fit.theta[1]) * lw[-1] < 1:  # xi beyond the deepest fitted layer
+        ev += (f"; |xi| = {1 / abs(fit.theta[1]):.4g} exceeds the deepest fitted layer {lw[-1]:g}: the profile "
+               f"changes by a factor {np.exp(fit.theta[1] * (lw[-1] - lw[0])):.4g} over the window, less than "
+               "one e-fold, so the exponential is the best local law, not an observed e-fold growth or decay")
     regime = M.regime(best, fit.theta)
     if best in ("exp", "log", "power", "stretched_exp_half", "stretched_exp") and rate is not None:
         # a growth rate indistinguishable from 0 (its 95% interval, bootstrap or not) is no growth

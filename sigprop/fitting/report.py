@@ -86,6 +86,27 @@ def _numbers(path, key, entry):
     return arr
 
 
+def declared_init(path):
+    """The ``init`` of the declaration a package JSON records (``params`` of ``sigprop theory``,
+    ``arch`` of ``sigprop validate``), or ``None`` (a CSV, a foreign file)."""
+    from .. import io
+
+    if Path(path).suffix.lower() == ".csv":
+        return None
+    try:
+        data = io.read_json(path)
+    except ValueError:
+        return None
+    decl = data.get("params", data.get("arch")) if isinstance(data, dict) else None
+    return decl.get("init") if isinstance(decl, dict) else None
+
+
+#: printed under the fit of a profile whose declaration scales its branches with the depth
+SCALED_NOTE = ("note: init=scaled scales every branch with the network's depth L, so this profile belongs to "
+               "one L; the law above describes it layer by layer, not how the network changes as L grows "
+               "(compare J(0, L) over several --depth)")
+
+
 def _fmt_interval(iv):
     lo, hi = iv
     return f"[{lo:.4g}, {hi:.4g}]"
@@ -98,7 +119,10 @@ def main(args) -> int:
     layers, values, se, source, is_log = load_profile(args.file, args.quantity)
     result = fit_growth(layers, values, se, log=is_log)
     if args.json:
-        print(io.dumps(result.to_dict()))
+        out = result.to_dict()
+        if declared_init(args.file) == "scaled":
+            out["note"] = SCALED_NOTE.removeprefix("note: ")
+        print(io.dumps(out))
         return 0
     # a CSV holds one unnamed profile: --quantity does not apply
     label = "value" if source == "csv" else {"apjn": "J(0, l)", "q": "q", "p": "p"}[args.quantity]
@@ -111,4 +135,6 @@ def main(args) -> int:
         print(f"{k:>8} {v:12.5g}  {_fmt_interval(iv) if iv else ''}")
     print("BIC:     " + ", ".join(f"{k} {v:.5g}" for k, v in sorted(result.scores.items(), key=lambda kv: kv[1])))
     print(f"evidence: {result.evidence}")
+    if declared_init(args.file) == "scaled":
+        print(SCALED_NOTE)
     return 0

@@ -192,3 +192,20 @@ def test_log_values_of_a_deep_decay_fit():
     l = np.arange(0, 1001)
     r = fit_growth(l, l * np.log(0.05), log=True)
     assert (r.model, r.regime) == ("exp", "ordered") and r.params["xi"] == pytest.approx(1 / np.log(0.05))
+
+
+def test_an_exponential_slower_than_the_profile_says_so():
+    """J = 1 + 0.25 l / 2000 (a depth-scaled branch): the exponential is the best local law, with a
+    correlation length beyond the deepest layer; the evidence says so and gives the change over the
+    window, which must match the profile's own ratio. A resolved exponential (xi = 20 over 200 layers)
+    carries no such remark."""
+    l = np.arange(1, 2001, dtype=float)
+    J = 1 + 0.25 * l / 2000
+    r = fit_growth(l, J)
+    assert r.model == "exp" and r.params["xi"] > l[-1]
+    assert "exceeds the deepest fitted layer 2000" in r.evidence and "less than one e-fold" in r.evidence
+    lo, hi = r.window
+    factor = float(r.evidence.split("changes by a factor ")[1].split()[0])
+    assert factor == pytest.approx((1 + 0.25 * hi / 2000) / (1 + 0.25 * lo / 2000), rel=0.01)
+    assert "deepest fitted layer" not in fit_growth(l[:200], np.exp(l[:200] / 20)).evidence
+    assert "deepest fitted layer" not in fit_growth(l[:200], np.exp(-l[:200] / 20)).evidence

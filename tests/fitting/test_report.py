@@ -129,3 +129,27 @@ def test_a_sweeps_validate_json_is_refused(tmp_path, capsys):
     (tmp_path / "validate.json").write_text(json.dumps(report))
     rc, out = _run(capsys, tmp_path / "validate.json")
     assert rc == 2 and "a sweep" in out.err and "(3, 2)" in out.err
+
+
+def test_scaled_init_profiles_carry_a_note(tmp_path, capsys):
+    """A theory or validate JSON whose declaration has init=scaled: the branches scale with the depth,
+    so the printout and the JSON say that the fitted law is of this one profile; a standard init and
+    a CSV carry no note."""
+    scaled = sigprop.solve(sigprop.preset("toy", depth=64, init="scaled")).to_dict()
+    path = io.write_json(tmp_path / "scaled.json", scaled)
+    rc, out = _run(capsys, path)
+    assert rc == 0 and "init=scaled" in out.out and "several --depth" in out.out
+    rc, out = _run(capsys, path, "--json")
+    assert "init=scaled" in json.loads(out.out)["note"]
+    l = np.arange(65)
+    report = {"log_apjn": {"mean": np.asarray(scaled["log_apjn"]), "stderr": np.full(65, 1e-3)},
+              "arch": {"arch": "toy", "init": "scaled"}}
+    rc, out = _run(capsys, io.write_json(tmp_path / "validate.json", report))
+    assert rc == 0 and "init=scaled" in out.out
+    standard = io.write_json(tmp_path / "standard.json", sigprop.solve(sigprop.preset("toy", depth=64)).to_dict())
+    rc, out = _run(capsys, standard, "--json")
+    assert "note" not in json.loads(out.out)
+    csv = tmp_path / "p.csv"
+    csv.write_text("layer,value\n" + "".join(f"{i},{1 + 0.01 * i}\n" for i in l[1:]))
+    rc, out = _run(capsys, csv)
+    assert rc == 0 and "init=scaled" not in out.out
