@@ -20,7 +20,9 @@ every layer ``l = 0..L`` (THEORY.md conventions):
 :func:`simulate` runs an ensemble: one ``jit``-compiled ``vmap`` over
 networks, chunked to bound memory, the network axis sharded over all local
 devices when there are several; network ``i`` always uses
-``fold_in(key(seed), i)``, so results do not depend on the chunking.
+``fold_in(key(seed), i)``, so with the default generator (Threefry) results do not
+depend on the chunking (XLA's ``rbg`` generators draw other numbers for a key
+inside a ``vmap``: there a seed reproduces only at the same ``chunk``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import numpy as np
 from ..architectures import Architecture
 from .inputs import user_inputs
 from .network import Network, Sweep
-from .rng import bits32, normal
+from .rng import bits32, normal, root_key
 
 LOSS = "0.5*||h^L - y||^2 with y ~ N(0, 1) i.i.d. per unit, one target per network"
 NAMES = ("q", "p", "log_apjn", "log_apjn_back", "log_grad")
@@ -325,7 +327,9 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
         value_path_only: attention Jacobians without the softmax path (diagnostic; q and p unchanged).
         rng: JAX PRNG implementation, ``"threefry2x32"`` (default, the same numbers on every
             backend; drawn by :mod:`.rng`) or ``"rbg"``/``"unsafe_rbg"`` (XLA's generator;
-            other numbers, same statistics).
+            other numbers, same statistics; a network's numbers then depend on which
+            networks share its chunk, so a seed reproduces only at the same ``chunk``,
+            recorded in ``meta``, which by default is sized to the platform's memory).
 
     Returns:
         :class:`MCResult`; for a sweep its arrays are ``(samples, L+1, *arch.grid_shape())``
@@ -335,8 +339,7 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
 
     if samples < 1 or probes < 1:
         raise ValueError(f"samples and probes must be >= 1, got {samples}, {probes}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 62:
-        raise ValueError(f"seed must be an integer in [0, 2^62), got {seed!r}")
+    root = root_key(seed, rng)  # checks the seed
     if chunk is not None and chunk < 1:
         raise ValueError(f"chunk must be >= 1 networks per call (or None: sized to memory), got {chunk}")
     if not 0 <= l0 <= arch.depth:
@@ -366,7 +369,6 @@ def simulate(arch: Architecture, *, width: int | None = None, samples: int = 16,
     start = time.perf_counter()
     with jax.enable_x64(dtype == "float64"), jax.default_device(devices[0]):
         fn = _ensemble_fn(net, probes, l0, backward, x is not None, axes, points)
-        root = jax.random.key(seed, impl=rng)
         sharding = None
         if nd > 1:
             from jax.sharding import Mesh, NamedSharding, PartitionSpec

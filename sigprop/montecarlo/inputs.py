@@ -50,7 +50,10 @@ def user_inputs(inputs, samples: int, n: int, d: int) -> np.ndarray:
 
     Returns a ``(samples, n, d)`` float64 NumPy array, one input per network.
     """
-    x = np.asarray(inputs, dtype=float)
+    raw = np.asarray(inputs)
+    if raw.dtype.kind not in "iuf":  # complex (its imaginary part would be dropped), bool, object, text
+        raise ValueError(f"inputs must be real numbers (integer or float), got dtype {raw.dtype}")
+    x = raw.astype(float)
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3 or x.shape[1:] != (n, d):

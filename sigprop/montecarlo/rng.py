@@ -23,6 +23,26 @@ import math
 
 import numpy as np
 
+#: seeds are integers in [0, SEED_LIMIT)
+SEED_LIMIT = 2 ** 62
+
+
+def root_key(seed, impl: str = "threefry2x32"):
+    """The PRNG key of an integer ``seed`` in ``[0, 2^62)``, from both of its 32-bit words.
+
+    ``jax.random.key`` keeps only ``seed mod 2^32`` while 64-bit mode is off (the
+    float32 default), so seed ``2^32`` would repeat seed 0 there and a float32 run
+    would draw other weights than the float64 run of the same seed. The key is
+    built with 64-bit mode on; for seeds below ``2^32`` it is the usual one.
+    """
+    import jax
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2^62), got {seed!r}")
+    with jax.enable_x64(True):
+        return jax.random.key(int(seed), impl=impl)
+
+
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = 0x1BD11BDA
 

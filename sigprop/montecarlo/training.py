@@ -41,6 +41,8 @@ import numpy as np
 
 from ..architectures import PlainMLP
 from ..arrays import jax_namespace
+from .network import check_width
+from .rng import root_key
 
 #: what the seed reports (seed 003's table): initial and final loss.
 SEED_REPORT = {"plain": (0.333, 0.333), "resmlp": (13.826, 0.063)}
@@ -221,8 +223,9 @@ def train(arch: PlainMLP, *, width: int | None = None, steps: int = 500, batch: 
         batch: examples per update (64 in the seed).
         lr: Adam learning rate (``1e-3``; optax defaults ``b1 = 0.9``, ``b2 = 0.999``, ``eps = 1e-8``,
             PyTorch's defaults too).
-        seeds: network seeds; seed ``s`` uses ``jax.random.key(s)`` for weights, batches and
-            evaluation set, so results are deterministic.
+        seeds: network seeds, integers in ``[0, 2^62)``; seed ``s`` uses the key of ``s``
+            (:func:`~sigprop.montecarlo.rng.root_key`, ``jax.random.key(s)`` for ``s < 2^32``) for
+            weights, batches and evaluation set, so results are deterministic.
         eval_size: examples in the fixed evaluation set.
 
     Returns:
@@ -231,15 +234,19 @@ def train(arch: PlainMLP, *, width: int | None = None, steps: int = 500, batch: 
     import jax
 
     _check(arch)
-    width = int(width or arch.width)
+    width = arch.width if width is None else width
+    check_width(width)
+    width = int(width)
     if steps < 1 or batch < 1 or eval_size < 1:
         raise ValueError(f"steps, batch and eval_size must be >= 1, got {steps}, {batch}, {eval_size}")
-    seeds = tuple(int(s) for s in seeds)
+    seeds = tuple(seeds)
     if not seeds:
         raise ValueError("need at least one seed")
+    roots = [root_key(s) for s in seeds]  # checks each seed: an integer in [0, 2^62)
+    seeds = tuple(int(s) for s in seeds)
     start = time.perf_counter()
     fn = _run_fn(arch, width, int(steps), int(batch), float(lr), int(eval_size))
-    keys = jax.numpy.stack([jax.random.key_data(jax.random.key(s)) for s in seeds])
+    keys = jax.numpy.stack([jax.random.key_data(k) for k in roots])
     keys = jax.vmap(jax.random.wrap_key_data)(keys)
     losses, diag = jax.device_get(fn(keys))
     f64 = lambda a: np.asarray(a, np.float64)  # noqa: E731

@@ -148,3 +148,32 @@ def test_apjn_beyond_the_float32_range(sigma_w2, q0):
     # the closed form, within the ensemble's spread (log-normal fluctuations of order sqrt(l/d))
     z = (r64.mean("log_apjn") - expect)[1:] / np.maximum(r64.stderr("log_apjn")[1:], 1e-12)
     assert np.max(np.abs(z)) < 5
+
+
+def test_seeds_beyond_32_bits_are_their_own_networks():
+    """jax.random.key keeps only seed mod 2^32 while 64-bit mode is off (float32 runs): seed 2^32 repeated
+    seed 0 there, and float32 drew other weights than float64. The key holds both 32-bit words of the
+    seed in either mode, so 2^32 + 3 is its own ensemble and float32 matches float64 for it."""
+    import jax
+
+    from sigprop.montecarlo.rng import root_key
+
+    s = 2 ** 32 + 3
+    assert jax.random.key_data(root_key(s)).tolist() == [1, 3]  # (s >> 32, s mod 2^32)
+    assert jax.random.key_data(root_key(3)).tolist() == jax.random.key_data(jax.random.key(3)).tolist()
+    arch = preset("toy", depth=3, width=16)
+    small, big = simulate(arch, samples=2, seed=3), simulate(arch, samples=2, seed=s)
+    assert not np.allclose(small.q[:, 1:], big.q[:, 1:])
+    np.testing.assert_allclose(big.q, simulate(arch, samples=2, seed=s, dtype="float64").q, rtol=1e-5)
+    for bad in (-1, 2 ** 62, 1.5, True):
+        with pytest.raises(ValueError, match="seed"):
+            simulate(arch, samples=2, seed=bad)
+
+
+def test_inputs_must_be_real_numbers():
+    """Complex inputs lost their imaginary part with only a warning; booleans passed as 0/1."""
+    x = np.ones((4, 32))
+    for bad in (x + 1j * x, x > 0, np.full((4, 32), "1")):
+        with pytest.raises(ValueError, match="real numbers"):
+            simulate(ARCH, samples=2, inputs=bad)
+    assert simulate(ARCH, samples=2, inputs=x.astype(int), backward=False).q[0, 0] == pytest.approx(1.0)

@@ -62,3 +62,17 @@ def test_plain_forward_signal_decays_at_the_mean_field_rate(plain):
     d = np.diff(np.log(plain.q[:, 0]), axis=1)
     z = (d.mean(axis=1) - np.log(0.05)) / (d.std(axis=1, ddof=1) / np.sqrt(d.shape[1]))
     assert np.all(np.abs(z) < 4.0), z
+
+
+def test_seeds_and_width_are_checked():
+    """Seed 2^32 was seed 0 again (jax.random.key keeps 32 bits with 64-bit mode off), seed -1 was
+    2^32 - 1, and width=0 silently trained the default width."""
+    arch = preset("plain", depth=3)
+    kw = dict(steps=2, batch=4, eval_size=8, width=8)
+    a, b = train(arch, seeds=(0, 2 ** 32), **kw).eval_loss
+    assert not np.array_equal(a, b)
+    for bad in ((-1,), (2 ** 62,), (0.5,)):
+        with pytest.raises(ValueError, match="seed"):
+            train(arch, seeds=bad, **kw)
+    with pytest.raises(ValueError, match="width"):
+        train(arch, seeds=(0,), steps=2, batch=4, eval_size=8, width=0)
