@@ -21,7 +21,7 @@ Reports, for one configuration (ensemble of ``networks`` networks):
   network's weight draws shared by all alphas, against one alpha alone: the
   draws' share falls by the grid size and every weight matrix multiplies that
   many times more rows;
-* ``--vit``: THEORY.md's ViT-like reference (d = 1024, n = 197, 256 sublayers,
+* ``--vit``: docs/theory.md's ViT-like reference (d = 1024, n = 197, 256 sublayers,
   8 networks) for Pre-LN and Derf at 10 values of alpha: full ``simulate``
   (forward and reverse sweeps) time per run, and the Derf runs again as one sweep;
 * ``--breakdown``: the sweep alone again with 1 and 8 probes and with 4x the
@@ -220,7 +220,7 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32", sweep_
 
 
 def vit_reference(quick: bool):
-    """THEORY.md's ViT-like reference, or (``quick``) the same declaration at a CPU size."""
+    """docs/theory.md's ViT-like reference, or (``quick``) the same declaration at a CPU size."""
     from sigprop import preset
 
     return preset("vit", depth=8, width=128, n_tokens=16, heads=2) if quick else preset("vit")

@@ -1,6 +1,6 @@
 """Toy Derf model h' = h + W erf(alpha h): small-q rate, linear growth of q, and lambda of log J ~ sqrt(l / lambda).
 
-Mean field (THEORY.md): q[l+1] = q[l] + sw2 qt(q[l]), chi[l] = 1 + sw2 qh(q[l]), with the
+Mean field (docs/theory.md): q[l+1] = q[l] + sw2 qt(q[l]), chi[l] = 1 + sw2 qh(q[l]), with the
 Derf maps derived in ``derf_maps``.  Small q: qt ~ qt'(0) q, so q grows by the factor
 1 + sw2 qt'(0) per layer.  Large q: qt -> qt(oo) so q ~ sw2 qt(oo) l, and qh ~ C_h / sqrt(q), so
 log J ~ sum sw2 C_h / sqrt(q) ~ 2 sw2 C_h sqrt(l) / sqrt(sw2 qt(oo)) = sqrt(l / lambda).

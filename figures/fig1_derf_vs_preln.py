@@ -1,4 +1,4 @@
-"""Figure 1: toy Derf versus Pre-LN residual networks (THEORY.md reference toy model).
+"""Figure 1: toy Derf versus Pre-LN residual networks (docs/theory.md reference toy model).
 
 Configuration: ``h' = h + W Norm(h)`` with ``W ~ N(0, sigma_w^2/d)``,
 ``sigma_w = 0.46``, ``q[0] = 1``, ``L = 128``; ``Norm`` is Derf
@@ -29,7 +29,7 @@ from sigprop.theory import solve
 from sigprop.theory.asymptotics import transition_depth, transition_layer
 
 STEM = "fig1_derf_vs_preln"
-#: THEORY.md reference sweep alpha = 0.1, 0.3, ..., 1.9.
+#: docs/theory.md reference sweep alpha = 0.1, 0.3, ..., 1.9.
 ALPHAS = np.round(np.arange(0.1, 2.0, 0.2), 2)
 SIGMA_W = 0.46
 DEPTH = 128

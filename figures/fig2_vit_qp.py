@@ -1,6 +1,6 @@
 """Figure 2: q, p and p/q per block of the ViT-like reference transformer, theory beside Monte-Carlo.
 
-Configuration (THEORY.md reference, ``preset("vit")``): Pre-norm blocks
+Configuration (docs/theory.md reference, ``preset("vit")``): Pre-norm blocks
 (attention then a GELU MLP of width ``4 d``), all weight std 0.02 at
 ``d = 1024`` (``sigma = 0.64``, ``sigma_2 = 1.28``), ``n = 197`` tokens,
 128 blocks (``L = 256`` sublayers), permutation-symmetric inputs with

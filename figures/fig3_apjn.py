@@ -5,7 +5,7 @@ Panel (a): ``log J(l, L)`` against the layer ``l`` -- mean-field theory
 ``chi`` from ``l`` to ``L``; Doshi et al. 2023, arXiv 2111.12143) as lines,
 finite-width Monte-Carlo (``MCResult.log_apjn_back``, Hutchinson estimate of
 ``||dh^L/dh^l||_F^2/(n d)``) as markers with standard errors over networks.
-Three architectures, one per asymptotic behaviour of THEORY.md:
+Three architectures, one per asymptotic behaviour of docs/theory.md:
 
 * Pre-LN toy ``h' = h + W LN(h)``: ``J ~ l^zeta`` (power law, critical);
 * Derf toy ``h' = h + W erf(alpha h)``: ``J ~ exp(sqrt(l/lambda))``
@@ -45,7 +45,7 @@ MARKERS = 9
 def architectures(depth: int) -> dict:
     """The three declarations of the figure, keyed by their legend label.
 
-    The toy models use THEORY.md's reference ``sigma_w = 0.46``, ``q0 = 1``;
+    The toy models use docs/theory.md's reference ``sigma_w = 0.46``, ``q0 = 1``;
     Derf uses ``alpha = 1``, so ``alpha^2 q >= 1`` from the input on: the whole
     plotted range is past its transition (the saturated, stretched-exponential
     regime). The transformer is the ``transformer`` preset (all ``sigma = 1``)

@@ -24,7 +24,7 @@ is simulated at several depths with one compiled network). The legend gives the 
 
 Because LayerNorm is scale invariant and the branch is added to the identity,
 ``chi[l] = q[l+1]/q[l]`` exactly, so ``J(0, L) = q[L]/q[0]`` in the theory
-(THEORY.md, "Large-depth behaviour"); the Monte-Carlo measures both separately.
+(docs/theory.md, "Large-depth behaviour"); the Monte-Carlo measures both separately.
 
 Run alone: ``python -m figures.fig5_curse_of_depth [--quick] [--out DIR] [--device cpu|gpu]``.
 """

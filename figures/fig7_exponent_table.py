@@ -14,7 +14,7 @@ the table lists
   (:func:`~sigprop.theory.asymptotics.predict_zeta`, Doshi et al. 2023),
   ``lam`` of ``J ~ exp(sqrt(l/lam))`` (:func:`~sigprop.theory.asymptotics.predict_lambda`,
   Alekseev 2026), ``zeta = 1`` for ``q ~ c_q l`` (bounded normalized branch
-  input, THEORY.md), and ``xi = 1/log(sigma_w^2/2)`` of ``exp(l/xi)`` for the
+  input, docs/theory.md), and ``xi = 1/log(sigma_w^2/2)`` of ``exp(l/xi)`` for the
   plain ReLU network (:func:`~sigprop.theory.asymptotics.correlation_length`).
 
 The networks with ``init="scaled"`` change with their depth ``L``: for them the
@@ -75,7 +75,7 @@ class Entry:
 
 
 def entries() -> list[Entry]:
-    """Every architecture used in figures 1-6 (THEORY.md reference settings)."""
+    """Every architecture used in figures 1-6 (docs/theory.md reference settings)."""
     from sigprop.architectures import ToyResidual, preset
 
     toy = dict(sigma_w2=0.46 ** 2, q0=1.0, p0=0.5, n_tokens=2)
@@ -108,7 +108,7 @@ def derived(arch, quantity: str):
             return None
         with np.errstate(divide="ignore"):
             xi = float(np.asarray(A.correlation_length(arch)))
-        # q and J both scale by sigma_w^2/2 per layer (THEORY.md, plain ReLU MLP); at sigma_w^2 = 2
+        # q and J both scale by sigma_w^2/2 per layer (docs/theory.md, plain ReLU MLP); at sigma_w^2 = 2
         # q stays q0 and J stays 1
         if math.isfinite(xi):
             return "xi", xi, "1/log(sigma_w^2/2)"

@@ -6,7 +6,7 @@ the finite-width JAX networks (:mod:`sigprop.montecarlo`), the command line
 NumPy arrays: they broadcast, so one declaration describes a whole
 hyperparameter grid and one solver call sweeps it.
 
-Conventions (THEORY.md): ``depth`` counts residual *sublayers* (a transformer
+Conventions (docs/theory.md): ``depth`` counts residual *sublayers* (a transformer
 block is two: attention then MLP); weights are Gaussian with variance
 ``sigma^2 / fan_in``; ``q0``/``p0`` are the input second moments.
 """
@@ -200,7 +200,7 @@ class ToyResidual(Architecture):
         mu: skip weight.
         sigma_w2: weight variance ``sigma_w^2`` (``W ~ N(0, sigma_w^2/d)``).
         sigma_b2: bias variance.
-        activation: ``phi`` (identity for the Pre-LN/Derf toy models of THEORY.md).
+        activation: ``phi`` (identity for the Pre-LN/Derf toy models of docs/theory.md).
     """
 
     mu: object = 1.0
@@ -227,7 +227,8 @@ class ToyResidual(Architecture):
 class PlainMLP(Architecture):
     """Dense network ``h' = phi(W h + b)`` (``residual=True``: ``h' = h + phi(W h + b)``).
 
-    No normalizer. Seed 003's PlainMLP/ResMLP: ReLU, ``sigma_w2 = 2/20``.
+    No normalizer and no output projection, hence ``init="standard"`` only. Seed 003's
+    PlainMLP/ResMLP: ReLU, ``sigma_w2 = 2/20``.
     """
 
     normalizer: str = "identity"
@@ -242,6 +243,10 @@ class PlainMLP(Architecture):
         super().__post_init__()
         if self.normalizer != "identity":
             _fail("normalizer", self.normalizer, "'identity' for PlainMLP (use ToyResidual or Transformer)")
+        if self.init != "standard":  # its branch phi(W h + b) has no output projection to scale
+            _fail("init", self.init, "'standard' for PlainMLP: its branch phi(W h + b) has no output projection "
+                                     "(init='scaled' / 'depth_scaled' scale a projection after the activation; "
+                                     "use ToyResidual or Transformer)")
         _check_real("sigma_w2", self.sigma_w2, lo=0.0)
         _check_real("sigma_b2", self.sigma_b2, lo=0.0)
         _check_name("activation", self.activation)
@@ -320,7 +325,7 @@ ARCHITECTURES = {cls.kind: cls for cls in (ToyResidual, PlainMLP, Transformer)}
 # Presets
 # ---------------------------------------------------------------------------
 def _vit() -> Transformer:
-    """THEORY.md's ViT-like reference: d = 1024, n = 197, 128 blocks, all weight std 0.02."""
+    """docs/theory.md's ViT-like reference: d = 1024, n = 197, 128 blocks, all weight std 0.02."""
     d, ratio, std = 1024, 4, 0.02
     s = std * np.sqrt(d)  # 0.64
     return Transformer(depth=256, n_tokens=197, width=d, mlp_ratio=ratio, heads=16, normalizer="layernorm",
@@ -339,12 +344,12 @@ PRESETS = {
 }
 
 PRESET_DOCS = {
-    "toy": "toy residual h' = h + W Derf(h): alpha = 0.5, sigma_w = 0.46, L = 128 (THEORY.md)",
+    "toy": "toy residual h' = h + W Derf(h): alpha = 0.5, sigma_w = 0.46, L = 128 (docs/theory.md)",
     "plain": "plain ReLU MLP, 20 layers, sigma_w^2 = 0.1 (seed 003's PlainMLP at init)",
     "resmlp": "residual ReLU MLP h' = h + ReLU(W h), 20 layers, sigma_w^2 = 0.1 (seed 003's ResMLP)",
     "mlp": "Pre-LN MLP stack h' = h + W2 ReLU(W1 LN(h)), 64 sublayers",
     "transformer": "small Pre-LN transformer, 8 blocks (16 sublayers), n = 8, all sigma = 1",
-    "vit": "ViT-like reference: d = 1024, n = 197, 128 blocks, std 0.02, GELU, Pre-LN (THEORY.md)",
+    "vit": "ViT-like reference: d = 1024, n = 197, 128 blocks, std 0.02, GELU, Pre-LN (docs/theory.md)",
 }
 
 

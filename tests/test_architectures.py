@@ -74,6 +74,16 @@ def test_plain_mlp_has_no_normalizer():
         PlainMLP(normalizer="layernorm")
 
 
+def test_plain_mlp_refuses_scaled_inits():
+    """PlainMLP's branch phi(W h + b) has no output projection: init='scaled' / 'depth_scaled' used to
+    be accepted and ignored (the same numbers as 'standard')."""
+    for init in ("scaled", "depth_scaled"):
+        for residual in (False, True):
+            with pytest.raises(ValueError, match="init must be 'standard' for PlainMLP"):
+                PlainMLP(init=init, residual=residual)
+    assert PlainMLP(init="standard").init == "standard"
+
+
 def test_vit_preset_matches_reference_configuration():
     v = preset("vit")
     assert (v.width, v.n_tokens, v.depth, v.blocks) == (1024, 197, 256, 128)

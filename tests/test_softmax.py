@@ -87,7 +87,7 @@ def test_first_order_in_the_variance(n, r):
 
 
 def test_first_order_closed_forms_miss_at_moderate_variance():
-    """THEORY.md's S2 ~ 1/(1 + (n-1) e^-v) is first-order only: 0.2065 vs the exact 0.1914 at n = 8, v = 0.6."""
+    """docs/theory.md's S2 ~ 1/(1 + (n-1) e^-v) is first-order only: 0.2065 vs the exact 0.1914 at n = 8, v = 0.6."""
     s2 = softmax_moments(8, 0.6)[0]
     assert s2 == pytest.approx(0.19141, abs=2e-5)  # sampled in test_against_sampled_logits to ~3e-4
     assert 1 / (1 + 7 * np.exp(-0.6)) - s2 > 0.015

@@ -29,7 +29,7 @@ enter as ``jqx = qh jq``, ``jpx = ph jp``; the value path gives
 ``sOV (qt - pt) D' (T - 2 U + V)`` to ``jp`` (``U``, ``V`` from
 :func:`sigprop.softmax.softmax_pair_moments`).
 The closed forms ``S2 ~ 1/(1 + (n-1) exp(-v))``, ``T ~ 1/(1 + (n-1) exp(-sQK pt (qt - pt)))``
-with a value-path-only chi (Cowsik et al. 2024; THEORY.md) are the first-order
+with a value-path-only chi (Cowsik et al. 2024; docs/theory.md) are the first-order
 approximation in ``sQK``.
 """
 

@@ -1,6 +1,6 @@
 """Growth-law models of a positive depth profile ``y(l)``, fitted in log space.
 
-Each model is ``log y = f(l; theta)``; the regimes are those of THEORY.md
+Each model is ``log y = f(l; theta)``; the regimes are those of docs/theory.md
 ("Large-depth behaviour") and Alekseev 2026 (arXiv 2604.11890):
 
 * ``power``: ``y = a l^zeta`` (critical; Pre-LN, Doshi et al. 2023);

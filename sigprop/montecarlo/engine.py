@@ -1,7 +1,7 @@
 """Ensembles of finite-width networks: q, p, APJN and gradients per layer.
 
 For one network (weight key, input ``h^0``) :func:`measure` computes, for
-every layer ``l = 0..L`` (THEORY.md conventions):
+every layer ``l = 0..L`` (docs/theory.md conventions):
 
 * ``q[l] = mean_a h_a.h_a/d`` and ``p[l] = mean_{a!=b} h_a.h_b/d``;
 * ``J(l0, l) = ||dh^l/dh^{l0}||_F^2/(n d)`` for all ``l`` in ONE forward sweep:

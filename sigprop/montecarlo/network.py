@@ -8,7 +8,7 @@ the finite-width ``forward`` used here, so the two cannot drift apart.
 
 Weights are never stored for the whole depth: the weights of sublayer ``k``
 are drawn from ``fold_in(weight_key, k)`` when the sublayer runs (Gaussian,
-mean 0, standard deviation ``sigma/sqrt(fan_in)`` per THEORY.md), so the
+mean 0, standard deviation ``sigma/sqrt(fan_in)`` per docs/theory.md), so the
 backward sweep re-draws exactly the same matrices and memory stays
 ``O(L n d)`` for the stored activations only. Sublayers run inside a
 ``lax.scan`` over blocks (``arch.period`` sublayers per step); per-layer

@@ -6,7 +6,7 @@ The seed compares two 20-layer, width-64 ReLU networks on the task ``Y = X``:
 * ResMLP ``h' = h + ReLU(W h + b)`` (no normalizer);
 
 both with Kaiming-normal weights scaled by ``1/sqrt(20)`` (variance
-``(2/d)/20 = 0.1/d``, i.e. ``sigma_w^2 = 0.1`` in THEORY.md's convention),
+``(2/d)/20 = 0.1/d``, i.e. ``sigma_w^2 = 0.1`` in docs/theory.md's convention),
 zero biases, Adam with learning rate ``1e-3``, 500 steps, batch 64. The seed
 reports the loss ``0.333 -> 0.333`` (plain) and ``13.826 -> 0.063`` (ResMLP).
 ``0.333 = E[x^2]`` identifies the inputs as ``x ~ U(-1, 1)`` i.i.d. per unit
@@ -23,7 +23,7 @@ declaration's ``residual=True`` form. Biases are trainable and start at zero.
 Each step draws a fresh batch (``fold_in(data_key, step)``); initial and final
 losses and the per-layer diagnostics are measured on a fixed evaluation set
 of ``eval_size`` inputs. Per layer ``l = 0..L`` we record ``q[l]`` (mean of
-``h^2`` over examples and units, THEORY.md's ``q``), the mean ``|h|``, the
+``h^2`` over examples and units, docs/theory.md's ``q``), the mean ``|h|``, the
 squared norm of ``dLoss/dh^l`` and, per sublayer, ``||dLoss/dW_l||_F`` (the
 seed's "gradient at layer l"). Several seeds run as one ``vmap``.
 

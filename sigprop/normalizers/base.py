@@ -2,7 +2,7 @@
 
 A normalizer acts on each token before a residual branch (pre-norm) or on the
 sum after it (post-norm). At infinite width it is described by three maps of
-the pre-normalization per-unit moments ``(q, p)`` (THEORY.md, "Normalizer
+the pre-normalization per-unit moments ``(q, p)`` (docs/theory.md, "Normalizer
 maps"): ``qt = E[Norm(h_a)^2]``, ``pt = E[Norm(h_a) Norm(h_b)]`` and the
 derivative factor ``qh = E||dNorm/dh||_F^2 / d``.
 

@@ -1,6 +1,6 @@
 """The built-in normalizers (one entry each).
 
-Closed forms at infinite width (THEORY.md; derived in ``derivations/``):
+Closed forms at infinite width (docs/theory.md; derived in ``derivations/``):
 
 * identity: ``qt = q``, ``pt = p``, ``qh = 1``;
 * LayerNorm/RMSNorm (gain 1, bias 0, epsilon ``eps``): the per-token mean over

@@ -4,7 +4,7 @@ Everything here is computed from the same sublayer maps the solver iterates,
 evaluated in the limit that defines each regime; the symbolic derivations in
 ``derivations/`` check these numbers against closed forms.
 
-Regimes (THEORY.md, "Large-depth behaviour"):
+Regimes (docs/theory.md, "Large-depth behaviour"):
 
 * **critical** (scale-invariant normalizer, Pre-LN): ``q ~ c_q l`` and
   ``chi = 1 + c_J/q``, so ``J(0, l) ~ l^zeta`` with ``zeta = c_J / c_q``

@@ -44,7 +44,7 @@ def test_fig1_files(fig1_data):
 
 
 def test_fig1_preln_apjn_is_q_ratio(fig1_data):
-    # scale-invariant normalizer + identity path: J(l, L) = q[L]/q[l] exactly (THEORY.md);
+    # scale-invariant normalizer + identity path: J(l, L) = q[L]/q[l] exactly (docs/theory.md);
     # the solver builds J from products of chi, so this compares two different routes (float64 round-off).
     m = fig1_data["normalizer"] == "layernorm"
     q, lb = fig1_data["q"][m], fig1_data["log_apjn_back"][m]

@@ -71,7 +71,7 @@ def test_fig3_toy_apjn_agrees_with_monte_carlo(fig3, label, law):
     m = _rows(c, label)
     z = (c["mc_log_apjn_back_mean"][m] - c["theory_log_apjn_back"][m]) / c["mc_log_apjn_back_stderr"][m]
     assert np.max(np.abs(z)) < t_bound(int(c["networks"][m][0]), int(m.sum())), z
-    # THEORY.md: Pre-LN toy critical (power law), Derf toy subcritical (stretched exponential)
+    # docs/theory.md: Pre-LN toy critical (power law), Derf toy subcritical (stretched exponential)
     assert set(c["theory_law"][m]) == {law}
 
 
@@ -114,7 +114,7 @@ def test_fig5_renders(fig5):
 
 
 def closed_form_q(variant: str, L: np.ndarray) -> np.ndarray:
-    """``q[L]`` of the ReLU MLP stack with all sigma = 1, q0 = 1, from THEORY.md's MLP map.
+    """``q[L]`` of the ReLU MLP stack with all sigma = 1, q0 = 1, from docs/theory.md's MLP map.
 
     LayerNorm gives ``qt = 1`` so each sublayer adds ``s21 qt / 2 = 1/2`` times its
     output-scale factor: 1 (Pre-LN), ``1/b`` (LNS: ``qt = 1/b``), ``1/(2L)``
@@ -131,7 +131,7 @@ def test_fig5_theory_matches_closed_form(fig5, variant):
     m = c["variant"] == variant
     ref = closed_form_q(variant, c["depth"][m])
     np.testing.assert_allclose(c["theory_q"][m], ref, rtol=1e-10)  # float64 sums of <= 1e4 terms
-    # scale-invariant normalizer + identity branch: J(0, L) = q[L]/q[0] (THEORY.md)
+    # scale-invariant normalizer + identity branch: J(0, L) = q[L]/q[0] (docs/theory.md)
     np.testing.assert_allclose(c["theory_log_apjn"][m], np.log(ref), rtol=1e-10, atol=1e-12)
 
 

@@ -70,7 +70,7 @@ def test_derf_is_subcritical_and_converges_to_the_derived_lambda():
         assert fit.regime == "subcritical" and "lam" in fit.params
         errs.append(abs(fit.params["lam"] / lam - 1))
     assert errs[1] < 0.6 * errs[0] and errs[1] < 0.1, errs
-    # the closed form of THEORY.md: lam = pi^2 / (16 alpha^2 sigma_w^2)
+    # the closed form of docs/theory.md: lam = pi^2 / (16 alpha^2 sigma_w^2)
     assert lam == pytest.approx(np.pi ** 2 / (16 * 0.25 * 0.46 ** 2), rel=1e-6)
 
 

@@ -1,4 +1,4 @@
-"""The sweeps measure exactly what THEORY.md defines: Frobenius norms of layer-to-layer Jacobians.
+"""The sweeps measure exactly what docs/theory.md defines: Frobenius norms of layer-to-layer Jacobians.
 
 Tiny float64 networks (d = 8) so that ``jax.jacfwd`` gives the full Jacobian.
 """

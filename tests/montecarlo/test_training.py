@@ -56,7 +56,7 @@ def test_plain_initial_loss_matches_closed_form(plain):
 
 
 def test_plain_forward_signal_decays_at_the_mean_field_rate(plain):
-    # q[l+1]/q[l] = sigma_w^2/2 = 0.05 at infinite width (THEORY.md). The 20 per-layer log-ratios use
+    # q[l+1]/q[l] = sigma_w^2/2 = 0.05 at infinite width (docs/theory.md). The 20 per-layer log-ratios use
     # independent weights, so their mean is compared with log 0.05 by a z-score from their spread
     # (4 standard errors; the width-64 bias of E[log chi^2_32/32] ~ -0.03 is far inside).
     d = np.diff(np.log(plain.q[:, 0]), axis=1)

@@ -121,7 +121,7 @@ def test_attention_zeta_as_derived(act):
 
 @given(st.floats(0.1, 2.0), st.floats(0.1, 1.0))
 def test_derf_toy_lambda_closed_form(alpha, sw):
-    """THEORY.md: 1/sqrt(lam) = 4 alpha sigma_w / pi for h' = h + W erf(alpha h)."""
+    """docs/theory.md: 1/sqrt(lam) = 4 alpha sigma_w / pi for h' = h + W erf(alpha h)."""
     lam = A.predict_lambda(ToyResidual(normalizer="derf", alpha=alpha, sigma_w2=sw * sw))
     assert 1 / np.sqrt(lam) == pytest.approx(4 * alpha * sw / np.pi, rel=1e-8)
 

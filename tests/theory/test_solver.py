@@ -42,7 +42,7 @@ def test_transformer_preserves_p_le_q(norm, sqk, sov, s2, n, rho):
 @given(st.sampled_from(["layernorm", "rmsnorm", "lns"]), st.floats(0.01, 4.0), st.floats(0.01, 100.0),
        st.integers(1, 300))
 def test_apjn_equals_variance_ratio_for_scale_invariant_norms(norm, sw2, q0, depth):
-    """chi = q[l+1]/q[l] exactly for h' = h + W Norm(h) (THEORY.md), so J(0, L) = q[L]/q[0]."""
+    """chi = q[l+1]/q[l] exactly for h' = h + W Norm(h) (docs/theory.md), so J(0, L) = q[L]/q[0]."""
     arch = ToyResidual(depth=depth, normalizer=norm, sigma_w2=sw2, q0=q0, p0=0.0, eps=0.0)
     tr = sigprop.solve(arch, need_p=False)
     np.testing.assert_allclose(tr.log_apjn, np.log(tr.q / tr.q[0]), rtol=1e-12, atol=1e-12)
