@@ -92,8 +92,9 @@ def _add_validate(sub) -> None:
                        description="Run theory and Monte-Carlo on the same declaration; report per-layer z-scores.")
     _common_arch(p)
     p.add_argument("--width", type=int, default=None, help="network width d (default: the declaration's)")
-    p.add_argument("--samples", type=int, default=16, help="independent networks in the ensemble (default 16; fewer than 7 at "
-                                                                  "--zmax 4 give an inconclusive verdict)")
+    p.add_argument("--samples", type=int, default=16,
+                   help="independent networks in the ensemble (default 16; fewer than 7 at --zmax 4 give an "
+                        "inconclusive verdict)")
     p.add_argument("--probes", type=int, default=4, help="Hutchinson probes per network (default 4)")
     p.add_argument("--seed", type=int, default=0, help="network i uses fold_in(key(seed), i) (default 0)")
     p.add_argument("--float64", action="store_true", help="run the networks in float64")

@@ -118,9 +118,10 @@ def main(args) -> int:
 
     layers, values, se, source, is_log = load_profile(args.file, args.quantity)
     result = fit_growth(layers, values, se, log=is_log)
+    scaled = declared_init(args.file) == "scaled"
     if args.json:
         out = result.to_dict()
-        if declared_init(args.file) == "scaled":
+        if scaled:
             out["note"] = SCALED_NOTE.removeprefix("note: ")
         print(io.dumps(out))
         return 0
@@ -135,6 +136,6 @@ def main(args) -> int:
         print(f"{k:>8} {v:12.5g}  {_fmt_interval(iv) if iv else ''}")
     print("BIC:     " + ", ".join(f"{k} {v:.5g}" for k, v in sorted(result.scores.items(), key=lambda kv: kv[1])))
     print(f"evidence: {result.evidence}")
-    if declared_init(args.file) == "scaled":
+    if scaled:
         print(SCALED_NOTE)
     return 0
