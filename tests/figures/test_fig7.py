@@ -56,6 +56,9 @@ def test_pre_ln_is_critical_with_the_derived_zeta(name):
         fit = _theory_fit(name, quantity, 4096)
         param, value, _ = F.derived(_entry(name).arch, quantity)
         assert fit.regime == "critical" and param == "zeta"
+        # both are exactly 1: q ~ c_q l with chi = 1 + c_J/q and c_J = c_q (toy: identity branch,
+        # sw2 E[1]/(sw2 E[u^2]) with u ~ N(0, 1); ReLU MLP: s1^2 E[relu'^2]/E[relu^2] = (1/2)/(1/2))
+        assert value == pytest.approx(1.0, rel=1e-9), value
         assert abs(fit.params["zeta"] / value - 1) < 0.01, (quantity, fit.params, value)
 
 

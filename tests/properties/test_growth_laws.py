@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scipy.special import erf, expit
 
 import sigprop
 from sigprop import PlainMLP, ToyResidual, Transformer
@@ -52,6 +53,9 @@ def test_pre_ln_mlp_stack_power_law_with_derived_zeta(s1, s2, act, norm):
     arch = Transformer(pattern=("mlp",), normalizer=norm, sigma_1=s1, sigma_2=s2, activation=act, eps=0.0,
                        q0=1.0, p0=0.4)
     zeta = A.predict_zeta(arch)
+    # closed form: q ~ s2^2 E[phi(z)^2] l and chi = 1 + s1^2 s2^2 E[phi'(z)^2]/q (z ~ N(0, s1^2)), by quadrature
+    m2, dm = _moments(act, s1)
+    assert zeta == pytest.approx(s1 ** 2 * dm / m2, rel=1e-7)
     cq, _ = A.predict_cq_cj(arch)
     tr = sigprop.solve(arch, depth=4000)
     r, _ = _fit_apjn(tr, stride=4)
@@ -62,18 +66,27 @@ def test_pre_ln_mlp_stack_power_law_with_derived_zeta(s1, s2, act, norm):
     assert r.params["zeta"] == pytest.approx(zeta, abs=tol)
 
 
-def _gelu_moments():
+ACTIVATIONS = {  # phi and phi', written out here (independent of sigprop.activations)
+    "relu": (lambda u: np.maximum(u, 0.0), lambda u: (u > 0) * 1.0),
+    "gelu": (lambda u: 0.5 * u * (1 + erf(u / np.sqrt(2))),
+             lambda u: 0.5 * (1 + erf(u / np.sqrt(2))) + u * np.exp(-u * u / 2) / np.sqrt(2 * np.pi)),
+    "tanh": (np.tanh, lambda u: 1 - np.tanh(u) ** 2),
+    "silu": (lambda u: u * expit(u), lambda u: expit(u) * (1 + u * (1 - expit(u)))),
+}
+
+
+def _moments(act, s):
+    """``E[phi(z)^2], E[phi'(z)^2]`` for ``z ~ N(0, s^2)`` by scipy quad (split at the ReLU kink 0)."""
     from scipy import integrate
-    from scipy.special import erf
 
-    g = lambda u: np.exp(-u * u / 2) / np.sqrt(2 * np.pi)  # noqa: E731
-    f = lambda u: 0.5 * u * (1 + erf(u / np.sqrt(2)))  # noqa: E731
-    df = lambda u: 0.5 * (1 + erf(u / np.sqrt(2))) + u * g(u)  # noqa: E731
-    quad = lambda h: integrate.quad(lambda u: h(u) * g(u), -np.inf, np.inf, epsabs=1e-13)[0]  # noqa: E731
-    return quad(lambda u: f(u) ** 2), quad(lambda u: df(u) ** 2)
+    f, df = ACTIVATIONS[act]
+    g = lambda z: np.exp(-z * z / (2 * s * s)) / np.sqrt(2 * np.pi * s * s)  # noqa: E731
+    quad = lambda h: sum(integrate.quad(lambda z: h(z) * g(z), lo, hi, epsabs=1e-14, limit=200)[0]  # noqa: E731
+                         for lo, hi in ((-np.inf, 0.0), (0.0, np.inf)))
+    return quad(lambda z: f(z) ** 2), quad(lambda z: df(z) ** 2)
 
 
-GELU_M2, GELU_DM = _gelu_moments()
+GELU_M2, GELU_DM = _moments("gelu", 1.0)
 
 
 def _transformer_check(sqk, sov, n, depth):
@@ -164,8 +177,12 @@ def test_scaled_init_apjn_bounded_in_depth(s1, s2, act):
     J = np.array([np.exp(sigprop.solve(arch, depth=int(L), need_p=False).log_apjn[-1]) for L in Ls])
     r = fit_growth(Ls, J)
     assert (r.model, r.regime) == ("bounded", "bounded"), r.evidence
-    # continuum limit: chi - 1 = (s21 E[phi'^2]/4L)/q over q in [1, 1 + s21 E[phi^2]/4] -> J finite
-    assert r.params["a"] == pytest.approx(J[-1], rel=1e-2)
+    # LayerNorm makes each increment independent of q: q_k = 1 + a k/L, a = s2^2 E[phi(z)^2]/2 (z ~ N(0, s1^2)),
+    # and chi_k - 1 = s1^2 s2^2 E[phi'(z)^2] / (2 L q_k), so log J(0, L) -> zeta log(1 + a) with
+    # zeta = s1^2 E[phi'^2] / E[phi^2]: the limit (1 + a)^zeta, moments by adaptive quadrature
+    m2, dm = _moments(act, s1)
+    limit = (1 + s2 ** 2 * m2 / 2) ** (s1 ** 2 * dm / m2)
+    assert r.params["a"] == pytest.approx(limit, rel=1e-5)
 
 
 @given(st.one_of(st.floats(0.05, 1.8), st.floats(2.2, 6.0)), st.floats(0.2, 5.0))

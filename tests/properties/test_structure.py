@@ -100,8 +100,18 @@ def test_user_normalizer_is_used_by_the_recurrence():
     a = sigprop.solve(ToyResidual(depth=50, normalizer="algebraic", alpha=1.0, p0=0.0))
     b = sigprop.solve(ToyResidual(depth=50, normalizer="dyt", alpha=1.0, p0=0.0))
     assert abs(a.log_apjn[-1] - b.log_apjn[-1]) > 1e-3
-    assert a.log_apjn[-1] == pytest.approx(sigprop.solve(ToyResidual(depth=50, normalizer="algebraic", alpha=1.0,
-                                                                     p0=0.0)).log_apjn[-1])
+    # the registered function's moments, against adaptive quadrature of u/sqrt(1+u^2) written out here
+    from scipy import integrate
+
+    from sigprop.normalizers import NormParams, get_normalizer
+
+    for q in (0.05, 1.0, 30.0):
+        g = lambda h: np.exp(-h * h / (2 * q)) / np.sqrt(2 * np.pi * q)  # noqa: E731
+        qt = integrate.quad(lambda h: h * h / (1 + h * h) * g(h), -np.inf, np.inf, epsabs=1e-14)[0]
+        qh = integrate.quad(lambda h: (1 + h * h) ** -3 * g(h), -np.inf, np.inf, epsabs=1e-14)[0]
+        got_qt, _, got_qh = get_normalizer("algebraic").maps(np.float64(q), None, NormParams(alpha=1.0),
+                                                             need_p=False)
+        assert got_qt == pytest.approx(qt, rel=1e-8) and got_qh == pytest.approx(qh, rel=1e-8), q
 
 
 @pytest.mark.parametrize("arch", [
