@@ -56,6 +56,21 @@ def test_gauss_hermite_2d_polynomial():
     assert gaussian.expect2(lambda h: h ** 2, None, q, p) == pytest.approx(q * q + 2 * p * p, rel=1e-12)
 
 
+@pytest.mark.parametrize("q, p", [(2.0, 0.7), (2.0, -0.7), (1e-3, -4e-4), (50.0, 49.0), (50.0, -30.0)])
+def test_2d_rules_see_the_sign_of_the_covariance(q, p):
+    """Odd integrands (even ones such as h1^2 h2^2 = q^2 + 2p^2 cannot tell p from -p), on the Gauss-Hermite
+    and the sinh-mapped (``scale=``) tensor rules: E[h1 h2] = p and E[h1^3 h2] = 3 p q (Isserlis), and by
+    Stein's lemma E[h1 erf(h2)] = p E[erf'(h2)] = p (2/sqrt(pi)) / sqrt(1 + 2q) within each rule's reach for
+    erf's step of unit width: q <= 2 (Gauss-Hermite) and q <= 16 (sinh; beyond, the step lies along a line
+    that a tensor rule does not follow: activations switch to the conditional rule there)."""
+    for kw in ({}, {"scale": 1.0}):
+        assert gaussian.expect2(lambda h: h, None, q, p, **kw) == pytest.approx(p, rel=1e-10), kw
+        assert gaussian.expect2(lambda h: h ** 3, lambda h: h, q, p, **kw) == pytest.approx(3 * p * q, rel=1e-10)
+        if q <= (16 if kw else 2):
+            stein = p * (2 / np.sqrt(np.pi)) / np.sqrt(1 + 2 * q)
+            assert gaussian.expect2(lambda h: h, erf, q, p, **kw) == pytest.approx(stein, rel=1e-9, abs=1e-13), kw
+
+
 def test_broadcasting_over_grids():
     q = np.linspace(0.5, 3, 7)[:, None] * np.ones(5)
     a = np.linspace(0.2, 2, 5)
