@@ -236,3 +236,43 @@ def test_floor_only_discrepancy_is_normal():
     assert np.all(np.isinf(dof))
     np.testing.assert_allclose(normal_equivalent(np.array([8.0, -3.0]), dof), [8.0, -3.0])
     assert normal_equivalent(8.0, 7.0) == pytest.approx(3.913, abs=1e-3)  # what it used to be
+
+
+class _Run:
+    """A stand-in Monte-Carlo result: given per-layer means and standard errors of S networks."""
+
+    def __init__(self, mean, se, samples):
+        self._m, self._se, self.meta = np.asarray(mean, float), np.asarray(se, float), {"samples": samples}
+
+    def mean(self, name):
+        return self._m
+
+    def stderr(self, name):
+        return self._se
+
+
+def test_width_doubling_criterion_by_hand():
+    """The Richardson criterion on planted numbers: theory t, measurements t + c/d and t + c/(2d) with given
+    errors. mean_inf = 2 m(2d) - m(d) removes c/d exactly, z_inf divides by sqrt(4 se2^2 + se^2 + floor^2),
+    shrink = rms(m(d) - t) / rms(m(2d) - t) = 2, and the verdict uses z_inf, not z at width d."""
+    from sigprop.validation import _entry, normal_equivalent
+
+    t = np.array([1.0, 2.0, 3.0, 5.0])
+    c = np.array([0.0, 0.4, -0.8, 1.2])
+    se, se2 = np.array([0.0, 0.01, 0.02, 0.03]), np.array([0.0, 0.005, 0.01, 0.02])
+    floor = 1e-5
+    e = _entry(t, _Run(t + c, se, 9), _Run(t + c / 2, se2, 9), "q", floor, 4.0)
+    np.testing.assert_allclose(e["mean_inf"], t, atol=1e-15)  # the c/d term removed exactly
+    np.testing.assert_allclose(e["z_inf"], 0.0, atol=1e-12)
+    assert e["shrink"] == pytest.approx(2.0, rel=1e-12)
+    assert np.nanmax(np.abs(e["z"])) > 30  # at width d the planted bias is many errors: the allowance matters
+    assert e["max_abs_z"] < 1e-9
+    # a width-independent error b survives the extrapolation: z_inf = b / sqrt(4 se2^2 + se^2 + floor^2)
+    b = 0.1
+    e = _entry(t, _Run(t + c + b, se, 9), _Run(t + c / 2 + b, se2, 9), "q", floor, 4.0)
+    expected = b / np.sqrt(4 * se2 ** 2 + se ** 2 + (floor * (1 + t)) ** 2)
+    np.testing.assert_allclose(e["z_inf"], expected, rtol=1e-12)
+    np.testing.assert_allclose(e["z_normal"], normal_equivalent(expected, e["dof"]), rtol=1e-12)
+    assert e["max_abs_z"] > 4.0
+    rms = lambda x: np.sqrt(np.mean(x ** 2))  # noqa: E731
+    assert e["shrink"] == pytest.approx(rms(c + b) / rms(c / 2 + b), rel=1e-12)

@@ -209,3 +209,31 @@ def test_an_exponential_slower_than_the_profile_says_so():
     assert factor == pytest.approx((1 + 0.25 * hi / 2000) / (1 + 0.25 * lo / 2000), rel=0.01)
     assert "deepest fitted layer" not in fit_growth(l[:200], np.exp(l[:200] / 20)).evidence
     assert "deepest fitted layer" not in fit_growth(l[:200], np.exp(-l[:200] / 20)).evidence
+
+
+def test_bic_penalty_prefers_the_fixed_beta_law_on_noisy_data():
+    """The free-beta stretched exponential has one parameter more than its beta = 1/2 special case: on
+    noisy data from the latter the penalty k log N must make the simpler law win (without a penalty the
+    extra parameter always fits the noise better). 1% log-normal noise with its stated error, 20 draws."""
+    l = np.arange(1, 257, dtype=float)
+    wins = 0
+    for seed in range(20):
+        eps = np.random.default_rng(seed).normal(size=l.size)
+        y = 1.5 * np.exp(np.sqrt(l / 4)) * np.exp(0.01 * eps)
+        r = fit_growth(l, y, 0.01 * y, models=MODEL_NAMES, window=(1, 256))
+        wins += r.variant == "stretched_exp_half"
+    assert wins >= 18, wins
+
+
+def test_understated_errors_are_rescaled_by_the_fit_quality():
+    """Errors stated 5x too small: the intervals scale by sqrt(chi^2/dof), so the 95% interval of zeta still
+    covers the truth about 95% of the time (binomial: >= 85 of 100 draws fails with probability < 1e-3)."""
+    l = np.arange(1, 129, dtype=float)
+    covered = 0
+    for seed in range(100):
+        eps = np.random.default_rng(100 + seed).normal(size=l.size)
+        y = 2.0 * l ** 0.7 * np.exp(0.05 * eps)
+        r = fit_growth(l, y, 0.01 * y, models=("power",), window=(1, 128))
+        lo, hi = r.intervals["zeta"]
+        covered += lo <= 0.7 <= hi
+    assert covered >= 85, covered

@@ -53,7 +53,9 @@ def test_transformer_moments_agree():
 
 def test_transformer_one_sublayer_chi_agrees():
     """chi of single sublayers (attention with its softmax path, and MLP): J(l0, l0 + 1) measured
-    with fresh i.i.d. probes injected at l0 (jp = 0) equals the theory's isotropic factor m_qq."""
+    with fresh i.i.d. probes injected at l0 (jp = 0) equals the theory's isotropic factor m_qq. At these
+    sizes it resolves the softmax path as a whole, not its parts (S22 against S2^2, the cross-token terms):
+    those are resolved in tests/blocks/test_attention_width.py."""
     arch = preset("transformer", depth=6, heads=2)
     traj = solve(arch)
     for l0 in (0, 1, 2):
