@@ -57,7 +57,7 @@ def plot_validation(report: dict, path) -> Path:
                                                                       else "")) if sweep else None,
                    title_fontsize=7)
     fig.suptitle(f"{report['arch'].get('arch')} / {report['arch'].get('normalizer')}: "
-                 f"{report.get('verdict', 'agreement' if report['ok'] else 'disagreement')} "
+                 f"{report['verdict']} "
                  f"(max |z| = {report['max_abs_z']:.2f})",
                  fontsize=9)
     fig.tight_layout()

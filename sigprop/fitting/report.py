@@ -26,10 +26,12 @@ from .fit import fit_growth
 
 
 def load_profile(path, quantity: str = "apjn"):
-    """``(layers, values, stderr_or_None, source, is_log)`` from a theory/validate JSON or a CSV file.
+    """``(layers, values, stderr_or_None, source, is_log, init)`` from a theory/validate JSON or a CSV file.
 
     ``is_log``: ``values`` (and ``stderr``) are of ``log J`` (``quantity="apjn"``
-    from the package's own outputs) rather than of the quantity itself.
+    from the package's own outputs) rather than of the quantity itself. ``init``: the
+    ``init`` of the declaration a package JSON records (``params`` of ``sigprop theory``,
+    ``arch`` of ``sigprop validate``), or ``None`` (a CSV, a foreign file).
     """
     from .. import io
 
@@ -44,11 +46,11 @@ def load_profile(path, quantity: str = "apjn"):
             raise ValueError(f"{path}: a sweep ({np.unique(cols['point']).size} grid points in column 'point'); "
                              "fit one declaration at a time")
         if "layer" in cols and "value" in cols:  # one unnamed profile, linear values
-            return cols["layer"], cols["value"], cols.get("stderr"), "csv", False
+            return cols["layer"], cols["value"], cols.get("stderr"), "csv", False, None
         if "layer" in cols and f"{key}_mean" in cols:  # validate.csv
-            return cols["layer"], cols[f"{key}_mean"], cols.get(f"{key}_stderr"), "validate", is_log
+            return cols["layer"], cols[f"{key}_mean"], cols.get(f"{key}_stderr"), "validate", is_log, None
         if "layer" in cols and key in cols:  # theory.csv
-            return cols["layer"], cols[key], None, "theory", is_log
+            return cols["layer"], cols[key], None, "theory", is_log, None
         raise ValueError(f"{path}: a CSV needs columns 'layer' and 'value' (optional 'stderr'), or "
                          f"'layer' and {key!r} / {key + '_mean'!r} (sigprop theory/validate output); "
                          f"got {', '.join(cols)}")
@@ -62,14 +64,16 @@ def load_profile(path, quantity: str = "apjn"):
         raise ValueError(f"{path}: no {key!r} entry (expected `sigprop theory --json` or "
                          f"`sigprop validate --json` output)")
     entry = data[key]
+    decl = data.get("params", data.get("arch"))
+    init = decl.get("init") if isinstance(decl, dict) else None
     if isinstance(entry, dict):  # validate report
         if "mean" not in entry or "stderr" not in entry:
             raise ValueError(f"{path}: {key!r} holds no 'mean' and 'stderr' (expected `sigprop validate --json` "
                              f"output), got keys {', '.join(map(str, entry)) or 'none'}")
         mean, se = _numbers(path, key, entry["mean"]), _numbers(path, key, entry["stderr"])
-        return np.arange(mean.size), mean, se, "validate", is_log
+        return np.arange(mean.size), mean, se, "validate", is_log, init
     arr = _numbers(path, key, entry)
-    return np.arange(arr.size), arr, None, "theory", is_log
+    return np.arange(arr.size), arr, None, "theory", is_log, init
 
 
 def _numbers(path, key, entry):
@@ -84,21 +88,6 @@ def _numbers(path, key, entry):
         raise ValueError(f"{path}: {key!r} is a sweep (shape {arr.shape}: layers x grid points); "
                          "fit one declaration at a time")
     return arr
-
-
-def declared_init(path):
-    """The ``init`` of the declaration a package JSON records (``params`` of ``sigprop theory``,
-    ``arch`` of ``sigprop validate``), or ``None`` (a CSV, a foreign file)."""
-    from .. import io
-
-    if Path(path).suffix.lower() == ".csv":
-        return None
-    try:
-        data = io.read_json(path)
-    except ValueError:
-        return None
-    decl = data.get("params", data.get("arch")) if isinstance(data, dict) else None
-    return decl.get("init") if isinstance(decl, dict) else None
 
 
 #: printed under the fit of a profile whose declaration scales its branches with the depth
@@ -116,9 +105,9 @@ def main(args) -> int:
     """CLI entry point (``args.file``, ``args.quantity``, ``args.json``)."""
     from .. import io
 
-    layers, values, se, source, is_log = load_profile(args.file, args.quantity)
+    layers, values, se, source, is_log, init = load_profile(args.file, args.quantity)
     result = fit_growth(layers, values, se, log=is_log)
-    scaled = declared_init(args.file) == "scaled"
+    scaled = init == "scaled"
     if args.json:
         out = result.to_dict()
         if scaled:
