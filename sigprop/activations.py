@@ -64,7 +64,7 @@ def _five_point(fn: Callable, kinks: tuple = ()) -> Callable:
 
 
 #: reach of the tensor 2-D rule for unbounded activations: ``q <= TENSOR_REACH scale^2`` (``Activation.kernel``)
-TENSOR_REACH = 16.0
+TENSOR_REACH = gaussian.TENSOR_REACH
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,26 +159,15 @@ class Activation:
         return self._unbounded_kernel(f, q, p)
 
     def _unbounded_kernel(self, f, q, p):
-        """``E[f(u1) f(u2)]`` for ``f`` with a step-like feature of width ``scale`` at 0 (silu, silu').
-
-        The sinh-mapped tensor rule resolves it to ~1e-11 while ``q <= TENSOR_REACH scale^2``.
-        Beyond, the feature lies along the line ``u1 = 0`` (or ``u2 = 0``), which a tensor rule
-        in the decorrelated coordinates does not follow (silu's kernel was 2e-7 off at q = 100 and
-        3e-4 at q = 1000; with Gauss-Hermite, 4e-5 at q = 20); there the conditional 2-D rule
-        :func:`sigprop.gaussian.expect2_piecewise`, cut at 0 and at decades of ``scale``, takes
-        over (~1e-12; ~20 ms per point). ``scale=None``: Gauss-Hermite (60 nodes per axis).
+        """``E[f(u1) f(u2)]`` for ``f`` with a step-like feature of width ``scale`` at 0 (silu, silu'):
+        :func:`sigprop.gaussian.expect2_feature` (the sinh-mapped tensor rule while
+        ``q <= TENSOR_REACH scale^2``, the conditional rule cut at 0 beyond; silu's kernel was
+        2e-7 off at q = 100 and 3e-4 at q = 1000 with the tensor rule alone, and 4e-5 at q = 20
+        with Gauss-Hermite). ``scale=None``: Gauss-Hermite (60 nodes per axis).
         """
-        q, p = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(p, dtype=float))
         if self.scale is None:
             return gaussian.expect2(f, None, q, p, nodes=60)
-        out = np.asarray(gaussian.expect2(f, None, q, p, scale=self.scale), dtype=float)
-        wide = (q > TENSOR_REACH * self.scale ** 2).reshape(-1)
-        if not np.any(wide):
-            return out
-        vals = np.array(out, ndmin=1).reshape(-1)
-        vals[wide] = gaussian.expect2_piecewise(f, q.reshape(-1)[wide], p.reshape(-1)[wide], np.zeros(1),
-                                                scale=self.scale)
-        return vals.reshape(q.shape)
+        return gaussian.expect2_feature(f, q, p, scale=self.scale)
 
     def mean(self, q):
         """``E[phi(u)]`` for ``u ~ N(0, q)`` (closed form, or quadrature)."""

@@ -15,7 +15,8 @@ from scipy import special
 
 def _namespace(mod, erf) -> SimpleNamespace:
     names = ["tanh", "exp", "sqrt", "maximum", "minimum", "where", "abs", "log",
-             "sin", "cos", "cosh", "sinh", "arctan", "sign", "clip", "zeros_like",
+             "sin", "cos", "cosh", "sinh", "arctan", "arcsinh", "log1p", "expm1", "power",
+             "sign", "clip", "zeros_like",
              "ones_like", "square", "mean", "sum", "pi"]
     ns = {k: getattr(mod, k) for k in names}
     ns["erf"] = erf

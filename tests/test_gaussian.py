@@ -190,3 +190,24 @@ def test_piecewise_rule_feature_scale_cuts(q):
     assert gaussian.expect_piecewise(f, q, [0.0], scale=1.0) == pytest.approx(exact, rel=1e-11)
     if q == 1e14:
         assert abs(gaussian.expect_piecewise(f, q, [0.0]) / exact - 1) > 1e-7
+
+
+@pytest.mark.parametrize("rho", [-0.4, 0.3, 0.95])
+def test_feature_rule_follows_a_step_at_any_q(rho):
+    """E[Phi(h1/s) Phi(h2/s)] = 1/4 + arcsin(p/(s^2 + q))/(2 pi): a step of width s that does not die
+    out. The tensor rule alone (reach = inf) is 2e-6 off at q = 100 s^2 and 4e-3 at q = 1e4 s^2;
+    the split rule is exact on both sides of the reach, with s varying over the grid (args)."""
+    from scipy.special import ndtr
+
+    q = np.array([1.0, 10.0, 100.0, 1e3, 1e4, 1e6])
+    s = np.array([[0.5], [2.0]])
+    got = gaussian.expect2_feature(lambda h, sc: ndtr(h / sc), q, rho * q, scale=s, args=(s,))
+    ref = 0.25 + np.arcsin(rho * q / (s * s + q)) / (2 * np.pi)
+    assert got.shape == (2, 6)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)
+    shifted = gaussian.expect2_feature(lambda h: ndtr((h - 1.5) / 0.5), 1e4, rho * 1e4, scale=0.5, center=1.5)
+    from scipy.stats import multivariate_normal  # P(0.5 z_i - h_i <= -1.5, i = 1, 2)
+
+    cov = np.array([[0.25 + 1e4, rho * 1e4], [rho * 1e4, 0.25 + 1e4]])
+    ref = multivariate_normal(mean=[0, 0], cov=cov, abseps=1e-13, releps=1e-13).cdf([-1.5, -1.5])
+    assert shifted == pytest.approx(ref, abs=1e-9)

@@ -80,6 +80,7 @@ class DenseBranch:
             psi = lambda h: act.fn(nact.fn(a * h + sh, NP), NP)  # noqa: E731
             dpsi = lambda h: act.derivative(nact.fn(a * h + sh, NP)) * a * nact.derivative(a * h + sh)  # noqa: E731
             scale = 1.0 / np.asarray(s.params.alpha, float)
+            feature = (1.0 if nact.scale is None else nact.scale) * scale  # nact's feature width, in h
             kinks = composite_kinks(act, nact)
             breaks = (kinks - sh) / a if kinks.size else None  # where psi or psi' is not smooth, in h
             k = None
@@ -96,8 +97,9 @@ class DenseBranch:
                 if need_p and nact.bounded:  # psi saturates: the tensor rule misses its oblique feature lines
                     lo, hi = (float(v) for v in act.fn(np.array(nact.limits), NP))
                     k = gaussian.expect2_bounded(psi, s.q, s.p, scale=scale, lo=lo, hi=hi)
-                elif need_p:
-                    k = gaussian.expect2(psi, None, s.q, s.p, scale=scale)
+                elif need_p:  # psi grows away from its feature, which the tensor rule follows only nearby
+                    k = gaussian.expect2_feature(lambda h, al, sf: act.fn(nact.fn(al * h + sf, NP), NP),
+                                                 s.q, s.p, scale=feature, center=-sh[..., 0] / a[..., 0], args=args)
         dq = sw2 * m2 + sb2
         dp = sw2 * k + sb2 if need_p else None
         if cross:  # tangents pass token by token: djp = sw2 E[psi'(h_a) psi'(h_b)] jp
@@ -109,8 +111,12 @@ class DenseBranch:
                 kd = gaussian.expect2_piecewise(
                     lambda h, al, sf: act.derivative(nact.fn(al * h + sf, NP)) * al * nact.derivative(al * h + sf),
                     s.q, s.p, breaks, args=args, scale=scale)
-            else:
+            elif nact.bounded:  # psi' dies out away from the feature
                 kd = gaussian.expect2(dpsi, None, s.q, s.p, scale=scale)
+            else:
+                kd = gaussian.expect2_feature(
+                    lambda h, al, sf: act.derivative(nact.fn(al * h + sf, NP)) * al * nact.derivative(al * h + sf),
+                    s.q, s.p, scale=feature, center=-sh[..., 0] / a[..., 0], args=args)
             zero = np.zeros(np.broadcast_shapes(np.shape(dm), np.shape(kd), np.shape(sw2)))
             return dq, dp, (sw2 * dm + zero, zero, zero, sw2 * kd + zero)
         return dq, dp, sw2 * dm

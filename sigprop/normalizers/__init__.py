@@ -61,7 +61,10 @@ def pointwise_normalizer(name: str, fn: Callable | Activation, dfn: Callable | N
     0.6-1.9%, its cross-token kernels ``pt`` and ``ph`` 2e-4 .. 5%. With ``kinks`` the 1-D
     maps (``qt``, ``qh``: q and the APJN) are integrated piecewise to ~1e-12, and the 2-D
     kernels by :func:`sigprop.gaussian.expect2_piecewise` to ~1e-11 (hardtanh, tested
-    against closed-form/quad references; ~10 ms per grid point).
+    against closed-form/quad references; ~10 ms per grid point). Unbounded smooth functions
+    (``bounded=False``, e.g. ``asinh``) get their 2-D kernels from
+    :func:`sigprop.gaussian.expect2_feature` (~1e-12, ~20 ms per grid point once
+    ``alpha^2 q > 16``).
     """
     if name in _REGISTRY:
         raise ValueError(f"normalizer {name!r} is already registered")

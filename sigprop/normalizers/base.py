@@ -141,6 +141,10 @@ class Normalizer:
             return a2 * gaussian.expect2_piecewise(lambda h, a, s: act.derivative(a * h + s, NP), q, p,
                                                    _breaks(act, alpha, shift), args=(alpha, shift),
                                                    scale=1.0 / alpha)
+        if not act.bounded:  # phi' need not die out away from its feature (asinh': 1/|u|, silu': a step)
+            return a2 * gaussian.expect2_feature(lambda h, a, s: act.derivative(a * h + s, NP), q, p,
+                                                 scale=_feature_scale(act, alpha), center=-shift / alpha,
+                                                 args=(alpha, shift))
         a1, s1 = alpha[..., None], shift[..., None]
         d = lambda h: act.derivative(a1 * h + s1, NP)  # noqa: E731
         return a2 * gaussian.expect2(d, None, q, p, scale=1.0 / alpha)
@@ -171,9 +175,15 @@ class Normalizer:
             elif act.bounded:
                 lo, hi = act.limits
                 pt = gaussian.expect2_bounded(f, q, p, scale=scale, lo=lo, hi=hi)
-            else:
-                pt = gaussian.expect2(f, None, q, p)
+            else:  # unbounded: the feature at -shift/alpha is not localized (Gauss-Hermite was 1% off)
+                pt = gaussian.expect2_feature(lambda h, a, s: act.fn(a * h + s, NP), q, p,
+                                              scale=_feature_scale(act, alpha), center=center, args=(alpha, shift))
         return qt, pt, qh
+
+
+def _feature_scale(act, alpha) -> np.ndarray:
+    """The width in ``h`` of ``act``'s feature (``act.scale`` in ``u = alpha h + shift``; 1 if unset)."""
+    return (1.0 if act.scale is None else act.scale) / np.asarray(alpha, dtype=float)
 
 
 def _breaks(act, alpha, shift) -> np.ndarray:
