@@ -237,3 +237,31 @@ def test_understated_errors_are_rescaled_by_the_fit_quality():
         lo, hi = r.intervals["zeta"]
         covered += lo <= 0.7 <= hi
     assert covered >= 85, covered
+
+
+def test_a_window_counts_as_evidence_from_delta_bic_10():
+    """"Very strong" evidence (Kass & Raftery) is Delta BIC >= 10 between the best and the runner-up
+    law. Exact power-law data with stated relative errors sigma: every competitor's chi^2, hence every
+    window's margin, scales as 1/sigma^2, so a scan in sigma sweeps the margin of the full profile
+    through 10 in 3% steps. A fit that names no informative window must have margin < 10 on all
+    layers; one that picked a window must have margin >= 10 there (a threshold of 9 or 11 fails)."""
+    l = np.arange(1, 129, dtype=float)
+    y = 1.3 * l ** 0.5
+
+    def margin(r):
+        s = sorted(r.scores.values())
+        return s[1] - s[0]
+
+    sigma0 = 0.05
+    m0 = margin(fit_growth(l, y, sigma0 * y, window=(1, 128)))
+    seen = {"none": [], "picked": []}
+    for m in np.geomspace(6.0, 16.0, 34):  # target margins of the full profile
+        sigma = sigma0 * np.sqrt(m0 / m)
+        r = fit_growth(l, y, sigma * y)
+        none = "no window gives very strong evidence" in r.evidence
+        if none:
+            assert r.window == (1, 128)
+        seen["none" if none else "picked"].append(margin(r))
+    assert seen["none"] and seen["picked"]
+    assert max(seen["none"]) < 10.0 <= min(seen["picked"])
+    assert max(seen["none"]) > 9.4 and min(seen["picked"]) < 10.6  # the scan straddles 10 closely
