@@ -99,23 +99,26 @@ def test_relu_after_dyt_keeps_p_equal_q(q):
     assert p1 - q == pytest.approx(q1 - q, rel=1e-11)
 
 
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")  # quad's 1e-11 target, met to 1e-10
 @pytest.mark.parametrize("shift", [0.0, 0.7])
 def test_gelu_after_unbounded_user_normalizer_cross_kernels(shift):
     """psi = gelu(asinh(h + s)) grows like a log times a log away from its feature at h = -s, a line
     the tensor rule does not follow at q = 500 (p' - p was 1.8e-4 and 2.6e-4 off, the tangents'
     kernel 3e-6 and 1.5e-6): both against nested scipy quadrature."""
-    from sigprop.normalizers import available_normalizers, pointwise_normalizer
+    from sigprop import normalizers
 
-    if "asinh_dense_test" not in available_normalizers():
-        pointwise_normalizer("asinh_dense_test", lambda u, xp: xp.arcsinh(u), lambda u, xp: 1 / xp.sqrt(1 + u * u),
-                             bounded=False)
-    q, rho = 500.0, 0.6
-    arch = sigprop.preset("toy", normalizer="asinh_dense_test", alpha=1.0, shift=shift, activation="gelu",
-                          sigma_w2=1.0)
-    _, p1, maps = arch.sublayer(0).step(np.asarray(q), np.asarray(rho * q), True, cross=True)
+    name = "asinh_dense_test"
+    normalizers.pointwise_normalizer(name, lambda u, xp: xp.arcsinh(u), lambda u, xp: 1 / xp.sqrt(1 + u * u),
+                                     bounded=False)
+    try:
+        q, rho = 500.0, 0.6
+        arch = sigprop.preset("toy", normalizer=name, alpha=1.0, shift=shift, activation="gelu", sigma_w2=1.0)
+        _, p1, maps = arch.sublayer(0).step(np.asarray(q), np.asarray(rho * q), True, cross=True)
+    finally:  # leave the registry as found (other tests enumerate it)
+        normalizers._REGISTRY.pop(name, None)
     gelu = lambda x: 0.5 * x * (1 + erf(x / np.sqrt(2)))  # noqa: E731
     dgelu = lambda x: 0.5 * (1 + erf(x / np.sqrt(2))) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)  # noqa: E731
     psi = lambda h: gelu(np.arcsinh(h + shift))  # noqa: E731
     dpsi = lambda h: dgelu(np.arcsinh(h + shift)) / np.sqrt(1 + (h + shift) ** 2)  # noqa: E731
-    assert p1 - rho * q == pytest.approx(_nested(psi, q, rho, epsrel=1e-12, c=-shift), rel=1e-10)
-    assert maps[3] - 1 == pytest.approx(_nested(dpsi, q, rho, epsrel=1e-12, c=-shift), rel=1e-10)
+    assert p1 - rho * q == pytest.approx(_nested(psi, q, rho, epsrel=1e-11, c=-shift), rel=1e-10)
+    assert maps[3] - 1 == pytest.approx(_nested(dpsi, q, rho, epsrel=1e-11, c=-shift), rel=1e-10)

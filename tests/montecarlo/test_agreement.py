@@ -138,6 +138,23 @@ def test_user_pointwise_normalizer_agrees():
         normalizers._REGISTRY.pop(name, None)
 
 
+def test_unbounded_shifted_user_normalizer_agrees():
+    """asinh(alpha h + shift) (bounded=False, xp.arcsinh in JAX) with gelu after it at q ~ 300, where the
+    theory's cross-token kernels take the conditional rule cut at the feature h = -shift/alpha."""
+    from sigprop import normalizers
+
+    name = "asinh_mc_test"
+    normalizers.pointwise_normalizer(name, lambda u, xp: xp.arcsinh(u), lambda u, xp: 1 / xp.sqrt(1 + u * u),
+                                     bounded=False)
+    try:
+        arch = ToyResidual(depth=4, normalizer=name, alpha=1.0, shift=0.7, activation="gelu", q0=300.0, p0=180.0,
+                           sigma_w2=1.0)
+        for q, z in _z(arch, ("q", "p", "log_apjn"), width=128, samples=16).items():
+            assert np.nanmax(np.abs(z)) < ZMAX, (q, np.round(z, 2))
+    finally:
+        normalizers._REGISTRY.pop(name, None)
+
+
 @pytest.mark.slow
 def test_transformer_8_blocks_moments_agree():
     """The issue's size: d = 256, n = 8, 8 blocks (16 sublayers), 32 networks: q and p."""
