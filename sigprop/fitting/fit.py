@@ -57,7 +57,9 @@ class FitResult:
 
     Attributes:
         model: ``"power" | "stretched_exp" | "exp" | "log" | "bounded"``.
-        regime: ``"critical" | "subcritical" | "ordered" | "chaotic" | "bounded" | "logarithmic"``.
+        regime: ``"critical" | "subcritical" | "ordered" | "chaotic" | "bounded" | "logarithmic"``, or
+            ``"undetermined"`` when the selected exponential changes by less than one e-fold up to the
+            deepest fitted layer (too short a profile to tell a phase from slower growth).
         params: power ``{a, zeta}``; stretched_exp ``{a, b, beta}`` (plus ``lam = 1/b^2``
             when ``beta = 1/2`` is fixed); exp ``{a, xi}``; log ``{a, c}``; bounded ``{a, c}`` (limit ``a``).
         intervals: name -> ``(lo, hi)``, 95%.
@@ -299,11 +301,13 @@ def fit_growth(layers, values, stderr=None, *, samples=None, models=None, window
         ev += "; " + note
     if n_bad:
         ev += f"; {n_bad} non-finite point(s) at layers >= 1 left out"
+    regime = M.regime(best, fit.theta)
     if best == "exp" and abs(fit.theta[1]) * lw[-1] < 1:  # xi beyond the deepest fitted layer
         ev += (f"; |xi| = {1 / abs(fit.theta[1]):.4g} exceeds the deepest fitted layer {lw[-1]:g}: the profile "
                f"changes by a factor {np.exp(fit.theta[1] * (lw[-1] - lw[0])):.4g} over the window, less than "
-               "one e-fold, so the exponential is the best local law, not an observed e-fold growth or decay")
-    regime = M.regime(best, fit.theta)
+               "one e-fold, so the exponential is the best local law, not an observed e-fold growth or decay; "
+               f"regime undetermined (not {regime}: fit a deeper profile, or J(0, L) over several depths L)")
+        regime = "undetermined"
     if best in ("exp", "log", "power", "stretched_exp_half", "stretched_exp") and rate is not None:
         # a growth rate indistinguishable from 0 (its 95% interval, bootstrap or not) is no growth
         if rate[0] <= 0 <= rate[1]:

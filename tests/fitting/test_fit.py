@@ -197,18 +197,22 @@ def test_log_values_of_a_deep_decay_fit():
 def test_an_exponential_slower_than_the_profile_says_so():
     """J = 1 + 0.25 l / 2000 (a depth-scaled branch): the exponential is the best local law, with a
     correlation length beyond the deepest layer; the evidence says so and gives the change over the
-    window, which must match the profile's own ratio. A resolved exponential (xi = 20 over 200 layers)
-    carries no such remark."""
+    window, which must match the profile's own ratio, and the regime is undetermined, not chaotic. A
+    resolved exponential (xi = 20 over 200 layers) carries no such remark and keeps its regime."""
     l = np.arange(1, 2001, dtype=float)
     J = 1 + 0.25 * l / 2000
     r = fit_growth(l, J)
     assert r.model == "exp" and r.params["xi"] > l[-1]
+    assert r.regime == "undetermined"  # not "chaotic": no e-fold was observed
     assert "exceeds the deepest fitted layer 2000" in r.evidence and "less than one e-fold" in r.evidence
     lo, hi = r.window
     factor = float(r.evidence.split("changes by a factor ")[1].split()[0])
     assert factor == pytest.approx((1 + 0.25 * hi / 2000) / (1 + 0.25 * lo / 2000), rel=0.01)
-    assert "deepest fitted layer" not in fit_growth(l[:200], np.exp(l[:200] / 20)).evidence
-    assert "deepest fitted layer" not in fit_growth(l[:200], np.exp(-l[:200] / 20)).evidence
+    grow, decay = fit_growth(l[:200], np.exp(l[:200] / 20)), fit_growth(l[:200], np.exp(-l[:200] / 20))
+    assert "deepest fitted layer" not in grow.evidence and grow.regime == "chaotic"
+    assert "deepest fitted layer" not in decay.evidence and decay.regime == "ordered"
+    slow = fit_growth(l[:200], np.exp(-l[:200] / 400))  # a decay by less than one e-fold
+    assert slow.model == "exp" and slow.regime == "undetermined"
 
 
 def test_bic_penalty_prefers_the_fixed_beta_law_on_noisy_data():
