@@ -45,6 +45,11 @@ def _run_theory(args) -> int:
     # a line every 5 s on long runs (stderr); a sweep keeps the points that stay in float64
     traj = solve(arch, progress=True, overflow="nan" if arch.grid_shape() else "raise")
     data = traj.to_dict()
+    one_token = int(arch.n_tokens) < 2  # p is the covariance of token pairs: none with one token
+    if one_token:
+        data["p"] = None
+        print("sigprop theory: note: n_tokens = 1: no token pairs, so no cross-token covariance p "
+              "(left out of the output)", file=sys.stderr)
     lost = ~np.isfinite(traj.log_apjn[-1])
     if np.any(lost):
         first = np.argmin(np.isfinite(traj.log_apjn), axis=0)[lost]  # first layer lost, per such point
@@ -54,7 +59,7 @@ def _run_theory(args) -> int:
               "from there", file=sys.stderr)
     if args.out:
         io.write_json(f"{args.out}/theory.json", data)
-        io.write_csv(f"{args.out}/theory.csv", _theory_columns(arch, traj))
+        io.write_csv(f"{args.out}/theory.csv", _theory_columns(arch, traj, with_p=not one_token))
     if args.json:
         print(io.dumps(data))
         return 0
@@ -69,22 +74,26 @@ def _run_theory(args) -> int:
     step = max(1, L // 32)
     for l in list(range(0, L + 1, step)) + ([L] if L % step else []):
         chi = f"{traj.chi[l]:10.5f}" if l < L else " " * 10
-        print(f"{l:6d} {traj.q[l]:12.5g} {traj.p[l]:12.5g} {traj.p[l] / traj.q[l]:8.4f} {chi} {traj.log_apjn[l]:12.5g}")
+        p, rho = (f"{'-':>12}", f"{'-':>8}") if one_token else (f"{traj.p[l]:12.5g}", f"{traj.p[l] / traj.q[l]:8.4f}")
+        print(f"{l:6d} {traj.q[l]:12.5g} {p} {rho} {chi} {traj.log_apjn[l]:12.5g}")
     return 0
 
 
-def _theory_columns(arch, traj) -> dict:
+def _theory_columns(arch, traj, with_p: bool = True) -> dict:
     """CSV columns of a trajectory: ``layer, q, p, chi, log_apjn, log_apjn_back`` (``chi`` of the
-    sublayer leaving layer ``l``; ``nan`` at ``l = L``); for a sweep, one row per grid point and
-    layer, led by ``point`` (flat grid index) and the swept fields' values (:func:`io.grid_columns`)."""
+    sublayer leaving layer ``l``; ``nan`` at ``l = L``; no ``p`` without token pairs); for a sweep,
+    one row per grid point and layer, led by ``point`` (flat grid index) and the swept fields'
+    values (:func:`io.grid_columns`)."""
     import numpy as np
 
     from . import io
 
     chi = np.asarray(traj.chi, float)
     chi = np.concatenate([chi, np.full((1,) + chi.shape[1:], np.nan)])
-    return io.grid_columns(arch, {"q": traj.q, "p": traj.p, "chi": chi, "log_apjn": traj.log_apjn,
-                                  "log_apjn_back": traj.log_apjn_back})
+    cols = {"q": traj.q, "p": traj.p, "chi": chi, "log_apjn": traj.log_apjn, "log_apjn_back": traj.log_apjn_back}
+    if not with_p:
+        del cols["p"]
+    return io.grid_columns(arch, cols)
 
 
 def _add_validate(sub) -> None:

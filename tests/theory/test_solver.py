@@ -153,6 +153,20 @@ def test_cli_theory_json_contract():
     np.testing.assert_allclose(data["log_apjn"], direct.log_apjn, rtol=1e-12)
 
 
+def test_cli_theory_one_token_has_no_p(tmp_path):
+    """n_tokens = 1: no token pairs, so no cross-token covariance (as validate and fit say): the text
+    table shows none, the JSON has p = null and the CSV no p column."""
+    rc, out, err = _cli("theory", "transformer", "--set", "n_tokens=1", "--depth", "4", "--json", "--out", str(tmp_path))
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["p"] is None and len(data["q"]) == 5 and "no cross-token covariance" in err
+    assert "p" not in (tmp_path / "theory.csv").read_text().splitlines()[0].split(",")
+    rc, out, _ = _cli("theory", "transformer", "--set", "n_tokens=1", "--depth", "4")
+    assert rc == 0 and out.splitlines()[1].split()[2] == "-"  # layer 0: q 1, then p '-'
+    rc, out, _ = _cli("theory", "transformer", "--set", "n_tokens=2", "--depth", "4", "--json")
+    assert len(json.loads(out)["p"]) == 5
+
+
 @pytest.mark.parametrize("args,needle", [
     (("theory", "toy", "--set", "alpha=-1"), "alpha must be > 0"),
     (("theory", "toy", "--set", "normalizer=nope"), "unknown normalizer"),
