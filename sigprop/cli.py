@@ -122,7 +122,7 @@ def _add_fit(sub) -> None:
     p = sub.add_parser("fit", help="fit the growth law of q, p or the APJN and classify the regime",
                        description="Fit power law / stretched exponential / exponential / log / bounded models.")
     p.add_argument("file", help="`sigprop theory --json` or `sigprop validate --json` output, or a CSV "
-                                "(columns layer, value[, stderr])")
+                                "(columns layer, value[, stderr]); - reads either from standard input")
     p.add_argument("--quantity", choices=("q", "p", "apjn"), default="apjn",
                    help="which profile of a theory/validate JSON to fit (a CSV holds one profile)")
     p.add_argument("--json", action="store_true")

@@ -35,8 +35,10 @@ def load_profile(path, quantity: str = "apjn"):
     """
     from .. import io
 
+    if str(path) == "-":
+        return _load_stdin(quantity)
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir() or not path.exists():  # (a pipe such as /dev/stdin is no regular file, but reads)
         raise ValueError(f"{path}: {'a folder, not a file' if path.is_dir() else 'no such file'}")
     key = "log_apjn" if quantity == "apjn" else quantity
     is_log = quantity == "apjn"
@@ -74,6 +76,25 @@ def load_profile(path, quantity: str = "apjn"):
         return np.arange(mean.size), mean, se, "validate", is_log, init
     arr = _numbers(path, key, entry)
     return np.arange(arr.size), arr, None, "theory", is_log, init
+
+
+def _load_stdin(quantity):
+    """``-``: a JSON or CSV profile piped in (``sigprop theory toy --json | sigprop fit -``), told apart
+    by its first character."""
+    import sys
+    import tempfile
+
+    text = sys.stdin.read()
+    if not text.strip():
+        raise ValueError("-: nothing on standard input")
+    suffix = ".json" if text.lstrip()[0] in "{[" else ".csv"
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder) / f"stdin{suffix}"
+        tmp.write_text(text)
+        try:
+            return load_profile(tmp, quantity)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace(str(tmp), "<stdin>")) from None
 
 
 def _numbers(path, key, entry):

@@ -153,3 +153,23 @@ def test_scaled_init_profiles_carry_a_note(tmp_path, capsys):
     csv.write_text("layer,value\n" + "".join(f"{i},{1 + 0.01 * i}\n" for i in l[1:]))
     rc, out = _run(capsys, csv)
     assert rc == 0 and "init=scaled" not in out.out
+
+
+def test_fit_reads_standard_input(monkeypatch, capsys):
+    """``-`` reads a JSON or a CSV piped in (``sigprop theory toy --json | sigprop fit -``); the same fit
+    as from a file, and errors name <stdin>."""
+    import io as pyio
+
+    l = np.arange(1, 200)
+    csv = "layer,value\n" + "".join(f"{a},{2.0 * a ** 0.7}\n" for a in l)
+    monkeypatch.setattr("sys.stdin", pyio.StringIO(csv))
+    rc, out = _run(capsys, "-", "--json")
+    assert rc == 0 and json.loads(out.out)["params"]["zeta"] == pytest.approx(0.7, rel=1e-9)
+    data = sigprop.solve(sigprop.preset("mlp", depth=300)).to_dict()
+    monkeypatch.setattr("sys.stdin", pyio.StringIO(io.dumps(data)))
+    rc, out = _run(capsys, "-", "--json", "--quantity", "q")
+    ref = fit_growth(np.arange(301), np.asarray(data["q"]))
+    assert rc == 0 and json.loads(out.out)["params"] == pytest.approx(ref.params)
+    monkeypatch.setattr("sys.stdin", pyio.StringIO("layer,val\n1,1\n"))
+    rc, out = _run(capsys, "-")
+    assert rc == 2 and "<stdin>: a CSV needs columns" in out.err
