@@ -103,10 +103,11 @@ class Architecture:
     def __post_init__(self):
         for f in dataclasses.fields(self):  # numeric fields: sequences become arrays (a sweep)
             v = getattr(self, f.name)
+            if f.type == "object" and isinstance(v, (list, tuple)):
+                _check_real(f.name, v, allowed="a finite number or a sweep of finite numbers (rows of equal length)")
             if f.type == "object" and isinstance(v, (list, tuple, np.ndarray)) and np.size(v) == 0:
                 _fail(f.name, v, "a number or a non-empty sweep of numbers")
             if f.type == "object" and isinstance(v, (list, tuple)):
-                _check_real(f.name, v)
                 object.__setattr__(self, f.name, np.asarray(v, float))
         _check_int("depth", self.depth, 1)
         _check_int("n_tokens", self.n_tokens, 1)

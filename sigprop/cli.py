@@ -69,11 +69,11 @@ def _run_theory(args) -> int:
               + (f"{final.min():.4g} .. {final.max():.4g}" if final.size else "none (every point left float64)")
               + " (use --json for arrays)")
         return 0
-    print(f"{'layer':>6} {'q':>12} {'p':>12} {'rho':>8} {'chi':>10} {'log J(0,l)':>12}")
+    print(f"{'layer':>6} {'q':>12} {'p':>12} {'rho':>8} {'chi':>12} {'log J(0,l)':>12}")
     L = arch.depth
     step = max(1, L // 32)
     for l in list(range(0, L + 1, step)) + ([L] if L % step else []):
-        chi = f"{traj.chi[l]:10.5f}" if l < L else " " * 10
+        chi = f"{traj.chi[l]:12.6g}" if l < L else " " * 12
         p, rho = (f"{'-':>12}", f"{'-':>8}") if one_token else (f"{traj.p[l]:12.5g}", f"{traj.p[l] / traj.q[l]:8.4f}")
         print(f"{l:6d} {traj.q[l]:12.5g} {p} {rho} {chi} {traj.log_apjn[l]:12.5g}")
     return 0

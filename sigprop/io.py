@@ -83,17 +83,25 @@ def apply_changes(arch: Architecture, changes: Mapping[str, object]) -> Architec
                              f"(got a {arch.kind} declaration; set sigma_w2 instead)")
         d = int(_coerce(type(arch), "width", changes.get("width", arch.width)))
         ratio = int(_coerce(type(arch), "mlp_ratio", changes.get("mlp_ratio", arch.mlp_ratio)))
+        said = {k: k for k in stds}  # the key the user wrote, for messages
         if "weight_std" in stds:
             std = stds.pop("weight_std")
+            said = {**{k: "weight_std" for k in STD_KEYS}, **said}
             stds = {**{k: std for k in STD_KEYS}, **stds}
         clash = sorted(f"{k} and sigma_{k[4:]}" for k in stds if "sigma_" + k[4:] in changes)
         if clash:
             raise ValueError(f"conflicting settings: {'; '.join(clash)} set the same weights "
                              "(give a standard deviation or a sigma, not both)")
         for key, std in stds.items():
-            std = _coerce(type(arch), "sigma_q", std)
-            if np.any(np.asarray(std) < 0):
-                raise ValueError(f"{key} must be >= 0, got {std!r}")
+            try:
+                std = np.asarray(_coerce(type(arch), "sigma_q", std), dtype=float)
+            except (TypeError, ValueError):
+                std = None
+            if std is None or not np.all(np.isfinite(std)):
+                raise ValueError(f"{said[key]} must be a finite number (or a comma-separated list for a sweep), "
+                                 f"got {stds[key]!r}")
+            if np.any(std < 0):
+                raise ValueError(f"{said[key]} must be >= 0, got {stds[key]!r}")
             fan_in = ratio * d if key == "std_2" else d
             changes["sigma_" + key[4:]] = np.asarray(std, float) * np.sqrt(fan_in)
     coerced = {k: _coerce(type(arch), k, v) for k, v in changes.items()}

@@ -21,6 +21,8 @@ def test_std_keys_refused_outside_transformers():
 @pytest.mark.parametrize("item, needle", [
     ("alpha", "KEY=VALUE"), ("nope=1", "unknown key 'nope'"), ("depth=x", "integer"),
     ("alpha=abc", "number"), ("std_o=-1", "std_o must be >= 0"),
+    ("weight_std=-0.02", "weight_std must be >= 0"), ("weight_std=nan", "weight_std must be a finite number"),
+    ("std_q=abc", "std_q must be a finite number"),
 ])
 def test_bad_sets_name_the_problem(item, needle):
     with pytest.raises(ValueError, match=needle):
@@ -89,6 +91,7 @@ def test_file_weight_std_becomes_sigmas_at_the_command_line_width(tmp_path, how)
 @pytest.mark.parametrize("text, needle", [
     ('{"arch": ["toy"]}', "'arch' must be one of"), ('{"preset": ["toy"]}', "'preset' must be a name"),
     ('{"arch": "toy", "sigma_w2": []}', "non-empty sweep"),
+    ('{"preset": "toy", "alpha": [[0.1, 0.2], [0.3]]}', r"alpha must be a finite number or a sweep .*rows of equal"),
 ])
 def test_bad_file_fields_are_refused_with_a_message(tmp_path, text, needle):
     path = tmp_path / "c.json"

@@ -228,6 +228,10 @@ def _run(arch, grid, need_p, qs, ps, chis, log_apjn, back=None, tick=None, overf
             if dead is not None:
                 left &= ~dead
         if left is not None and np.any(left) and overflow == "raise":
+            if np.any(under & (qs[k + 1] == 0) & (qs[k] > 1e-200)):  # a cut, not a decay through the subnormals
+                raise FloatingPointError(
+                    f"q dropped to exactly 0 at sublayer {k}: it passes no signal (a zero weight variance, "
+                    "e.g. sigma_w2 = 0 without a bias or a skip path?)")
             if np.any(under):
                 raise FloatingPointError(
                     f"q underflowed float64 at sublayer {k} (q = {np.min(qs[k + 1]):.3g}); this phase decays "

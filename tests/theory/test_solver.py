@@ -173,6 +173,8 @@ def test_cli_theory_one_token_has_no_p(tmp_path):
     (("theory", "nope"), "unknown architecture"),
     (("theory", "toy", "--set", "bogus=1"), "unknown key"),
     (("theory", "toy", "--depth", "0"), "depth must be"),
+    (("theory", "plain", "--set", "sigma_w2=0", "--depth", "10"), "q dropped to exactly 0 at sublayer 0"),
+    (("theory", "plain", "--set", "sigma_w2=0.1", "--depth", "400"), "q underflowed float64 at sublayer 236"),
 ])
 def test_cli_errors_are_clear(args, needle):
     rc, _, err = _cli(*args)
