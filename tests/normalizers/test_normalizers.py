@@ -269,12 +269,13 @@ def _nested_at(f, q, p, c):
 
 
 @pytest.mark.parametrize("alpha, shift, q", [(1.0, 0.7, 50.0), (1.0, 0.7, 500.0), (0.5, 3.0, 5000.0),
-                                             (1.0, 0.0, 500.0), (0.5, 3.0, 50.0)])
+                                             (1.0, 0.0, 500.0), (0.5, 3.0, 50.0), (1.0, 10.0, 16.0)])
 def test_unbounded_user_normalizer_cross_kernels_at_large_q(asinh_normalizer, alpha, shift, q):
     """pt = E[asinh(alpha h_a + s) asinh(alpha h_b + s)] and ph = alpha^2 E[asinh'(.) asinh'(.)]: an
     unbounded feature is not localized, and a tensor rule follows it only while q is within a few
     feature widths (Gauss-Hermite's pt was 8.8e-4 off at q = 50, 6e-2 (1%) at q = 500; ph 2e-4
-    relative at q = 5000)."""
+    relative at q = 5000), and only a feature at 0, where its nodes cluster (a feature at h = -10,
+    2.5 sd out at q = 16: ph 3e-5 relative)."""
     norm, p = asinh_normalizer, 0.6 * q
     params = NormParams(alpha=alpha, shift=shift)
     _, pt, _ = norm.maps(q, p, params)
