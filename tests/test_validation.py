@@ -71,6 +71,15 @@ def test_width_option_is_the_declarations_width(tmp_path, capsys):
     assert arch["sigma_2"] == pytest.approx(0.02 * np.sqrt(40 * arch["mlp_ratio"]))
 
 
+def test_doubling_runs_twice_the_width(tmp_path, capsys):
+    """The finite-width allowance extrapolates from d and 2 d: the second ensemble must really be twice
+    as wide (a second run at d passed every other test), with its own seed."""
+    main(["validate", "toy", "--depth", "2", "--width", "16", "--samples", "2", "--probes", "1", "--json",
+          "--out", str(tmp_path)])
+    meta = json.loads(capsys.readouterr().out)["meta"]
+    assert [m["width"] for m in meta] == [16, 32] and meta[0]["seed"] != meta[1]["seed"]
+
+
 def test_normal_equivalent_of_student_t():
     from scipy.special import ndtri
 

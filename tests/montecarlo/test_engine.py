@@ -37,6 +37,9 @@ def test_float32_matches_float64(base):
     b = simulate(ARCH, samples=5, seed=3, dtype="float64")
     for f in FIELDS:
         np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-4, atol=1e-4)
+    # the inputs' moments are exact: to float64 round-off in float64 (float32 would be ~1e-7 off)
+    np.testing.assert_allclose(b.q[:, 0], ARCH.q0, rtol=1e-13)
+    np.testing.assert_allclose(b.p[:, 0], ARCH.p0, rtol=1e-13)
 
 
 def test_result_statistics_and_meta(base):
@@ -148,6 +151,25 @@ def test_apjn_beyond_the_float32_range(sigma_w2, q0):
     # the closed form, within the ensemble's spread (log-normal fluctuations of order sqrt(l/d))
     z = (r64.mean("log_apjn") - expect)[1:] / np.maximum(r64.stderr("log_apjn")[1:], 1e-12)
     assert np.max(np.abs(z)) < 5
+
+
+def test_gradient_amplification_closed_form():
+    """log |dLoss/dh^l|^2 / |dLoss/dh^L|^2 in a linear plain network with one token: dLoss/dh^L = h^L - y
+    is y (unit variance, independent of the weights) up to h^L ~ 0.5^10 relative, and each layer
+    multiplies |g|^2 by sigma_w^2 chi^2_d / d, independently. So E log_grad(l) = (L - l) (log sigma_w^2
+    + psi(d/2) - log(d/2)) and Var = (L - l) psi'(d/2) (digamma, trigamma), per network."""
+    from scipy.special import digamma, polygamma
+
+    L, d, sw2 = 10, 32, 0.5
+    arch = preset("plain", depth=L, width=d, n_tokens=1, activation="identity", sigma_w2=sw2, sigma_b2=0.0)
+    r = simulate(arch, samples=64, probes=1, seed=11, dtype="float64")
+    steps = L - np.arange(L + 1)
+    mean = steps * (np.log(sw2) + digamma(d / 2) - np.log(d / 2))
+    sd = np.sqrt(steps * polygamma(1, d / 2))
+    z = (r.mean("log_grad") - mean)[:-1] / (sd[:-1] / np.sqrt(64))
+    assert np.max(np.abs(z)) < 4, np.round(z, 2)
+    # and the ensemble's own error bar is the closed form's, within its sampling spread (chi with 63 dof)
+    np.testing.assert_allclose(r.stderr("log_grad")[:-1], sd[:-1] / 8, rtol=0.4)
 
 
 def test_seeds_beyond_32_bits_are_their_own_networks():

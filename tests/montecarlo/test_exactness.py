@@ -147,3 +147,27 @@ def test_scan_apply_equals_unrolled_apply():
         net, key, kw, h0 = _setup(arch, 1)
         for upto in (0, 2, arch.depth):
             np.testing.assert_allclose(net.scan_apply(kw, h0, upto=upto), net.apply(kw, h0, upto=upto), atol=1e-12)
+
+
+@pytest.mark.parametrize("norm", ["derf", "dyt", "layernorm", "rmsnorm"])
+def test_one_sublayer_equals_its_formula_written_out(norm):
+    """h + relu(Norm(h)) W + b of the JAX network against NumPy with the normalizer written out, shift and
+    eps nonzero (the sweep tests rebuild their references with the same Network, so a wrong normalizer
+    cancels there; and an odd activation hides the sign of Derf's shift from q, p and J)."""
+    from scipy.special import erf
+
+    d, n, alpha, shift, eps = 16, 3, 0.7, 0.4, 0.3
+    arch = ToyResidual(depth=1, width=d, n_tokens=n, normalizer=norm, alpha=alpha, shift=shift, eps=eps,
+                       activation="relu", sigma_b2=0.2)
+    h = np.random.default_rng(0).standard_normal((n, d)) * 1.3 + 0.2  # nonzero mean: LayerNorm centres it
+    with jax.enable_x64(True):
+        net = Network(arch, dtype="float64")
+        kw = jax.random.key(0)
+        stds = {k: jnp.asarray(v[0]) for k, v in net.hyper["layers"]["std"][0].items()}
+        w = {k: np.asarray(v) for k, v in net.weights(kw, 0, 0, stds).items()}
+        out = np.asarray(net.apply(kw, jnp.asarray(h), upto=1))
+    written = {"derf": lambda x: erf(alpha * x + shift), "dyt": lambda x: np.tanh(alpha * x + shift),
+               "layernorm": lambda x: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps),
+               "rmsnorm": lambda x: x / np.sqrt(np.mean(x * x, -1, keepdims=True) + eps)}[norm]
+    assert np.std(w["b"]) > 0
+    np.testing.assert_allclose(out, h + np.maximum(written(h), 0) @ w["w"] + w["b"], rtol=0, atol=1e-12)

@@ -37,3 +37,16 @@ def test_vmapped_over_keys_and_other_impls_fall_back():
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     k = jax.random.key(0, impl="rbg")
     np.testing.assert_array_equal(np.asarray(normal(k, (4, 4))), np.asarray(jax.random.normal(k, (4, 4))))
+
+
+def test_every_network_and_purpose_has_its_own_key():
+    """The five keys of a network (weights, input, forward probes, reverse probes, loss target) differ from
+    each other and from those of the other networks: a key shared by all networks (the same probes or
+    loss target everywhere) leaves each network's statistics unchanged, so no ensemble test sees it."""
+    from sigprop.montecarlo.engine import network_keys
+    from sigprop.montecarlo.rng import root_key
+
+    root = root_key(0)
+    seen = [tuple(np.asarray(jax.random.key_data(k)).ravel().tolist())
+            for i in range(4) for k in network_keys(jax.random.fold_in(root, i))]
+    assert len(seen) == 20 and len(set(seen)) == 20
