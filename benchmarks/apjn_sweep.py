@@ -15,7 +15,8 @@ Reports, for one configuration (ensemble of ``networks`` networks):
   ``draws_bound_fraction``, the fraction of the matmul FLOP/s the sweep would reach
   if its matmuls ran at the measured peak and only the draws came on top;
 * the sweep's achieved FLOP/s (matmul FLOPs counted analytically, see
-  :func:`sublayer_flops`, which matches the dot operations of the compiled HLO to 0.3%;
+  :func:`sublayer_flops`, which matches the dot operations of the compiled HLO to 0.3%:
+  ``benchmarks/flop_count_check.py``;
   element-wise work not counted) as a fraction of this machine's measured float32 matmul
   FLOP/s (same default matmul precision; the best of 1024^3 and 2048^3 products on CPU,
   4096^3 and 8192^3 on a GPU, 1024^3 with ``--quick``);
@@ -103,6 +104,17 @@ def sublayer_flops(arch, d: int, tangent: bool = False, recompute: bool = False)
     return total
 
 
+def ensemble_flops(arch, d: int, probes: int, backward: bool = False) -> float:
+    """Matmul FLOPs of one network's measurement: the forward sweep (primal and ``probes`` tangents),
+    and with ``backward`` the reverse sweep too (the primal again without each branch's last product,
+    ``probes`` + 1 cotangents: the probes and the loss gradient)."""
+    tangent = sublayer_flops(arch, d, tangent=True)
+    flops = sublayer_flops(arch, d) + probes * tangent
+    if backward:
+        flops += sublayer_flops(arch, d, recompute=True) + (probes + 1) * tangent
+    return flops
+
+
 def _keys(networks: int, rng: str):
     import jax
 
@@ -122,7 +134,7 @@ def sweep_time(net, networks: int, probes: int, rng: str = "threefry2x32", sweep
     fn = _ensemble_fn(net, probes, 0, False, False, axes, points)
     t = _time(lambda k: fn(k, hyper, None), _keys(networks, rng))
     arch, d = net.arch, net.d
-    return t, (sublayer_flops(arch, d) + probes * sublayer_flops(arch, d, tangent=True)) * networks * points
+    return t, ensemble_flops(arch, d, probes) * networks * points
 
 
 def grid_sweep(arch, *, networks: int, probes: int, points: int, rng: str = "threefry2x32") -> dict:
@@ -197,8 +209,7 @@ def bench(arch, *, networks: int, probes: int, rng: str = "threefry2x32", sweep_
     # (without each branch's last product, whose output the cotangents do not need), probes+1 cotangents
     full = _ensemble_fn(net, probes, 0, True, False)
     t_full = _time(lambda k: full(k, net.hyper, None), keys)
-    flops_full = (sublayer_flops(arch, d) + sublayer_flops(arch, d, recompute=True)
-                  + (2 * probes + 1) * sublayer_flops(arch, d, tangent=True)) * networks
+    flops_full = ensemble_flops(arch, d, probes, backward=True) * networks
 
     # (2) L separate reverse-mode estimates of J(0, l)
     def reverse_one(key, l):
