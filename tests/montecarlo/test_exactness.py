@@ -171,3 +171,43 @@ def test_one_sublayer_equals_its_formula_written_out(norm):
                "rmsnorm": lambda x: x / np.sqrt(np.mean(x * x, -1, keepdims=True) + eps)}[norm]
     assert np.std(w["b"]) > 0
     np.testing.assert_allclose(out, h + np.maximum(written(h), 0) @ w["w"] + w["b"], rtol=0, atol=1e-12)
+
+
+def test_attention_and_mlp_sublayers_equal_their_formulas_written_out():
+    """A Pre-LN block of the JAX network, h1 = h + softmax(Q K^T / sqrt(d_head)) V W_O per head and
+    h2 = h1 + gelu(LN(h1) W_1) W_2, against NumPy written out (LayerNorm with eps, exact-erf GELU,
+    heads as contiguous column blocks, softmax over the keys)."""
+    from scipy.special import erf
+
+    d, n, heads, eps = 16, 3, 2, 0.3
+    arch = Transformer(depth=2, width=d, n_tokens=n, heads=heads, mlp_ratio=2, normalizer="layernorm",
+                       activation="gelu", eps=eps)
+    h = np.random.default_rng(1).standard_normal((n, d)) * 1.1 + 0.3
+    with jax.enable_x64(True):
+        net = Network(arch, dtype="float64")
+        kw = jax.random.key(2)
+        w = []
+        for j in range(2):
+            stds = {k: jnp.asarray(v[0]) for k, v in net.hyper["layers"]["std"][j].items()}
+            w.append({k: np.asarray(v) for k, v in net.weights(kw, j, j, stds).items()})
+        out1 = np.asarray(net.apply(kw, jnp.asarray(h), upto=1))
+        out2 = np.asarray(net.apply(kw, jnp.asarray(h), upto=2))
+
+    def ln(x):
+        x = x - x.mean(-1, keepdims=True)
+        return x / np.sqrt(np.mean(x * x, -1, keepdims=True) + eps)
+
+    x, a = ln(h), w[0]
+    q, k, v = x @ a["wq"], x @ a["wk"], x @ a["wv"]
+    dh = d // heads
+    mixed = []
+    for i in range(heads):
+        cols = slice(i * dh, (i + 1) * dh)
+        s = q[:, cols] @ k[:, cols].T / np.sqrt(dh)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        mixed.append((p / p.sum(-1, keepdims=True)) @ v[:, cols])
+    h1 = h + np.concatenate(mixed, axis=-1) @ a["wo"]
+    np.testing.assert_allclose(out1, h1, rtol=0, atol=1e-12)
+    u = ln(h1) @ w[1]["w1"]
+    h2 = h1 + (0.5 * u * (1 + erf(u / np.sqrt(2)))) @ w[1]["w2"]
+    np.testing.assert_allclose(out2, h2, rtol=0, atol=1e-12)
