@@ -14,9 +14,8 @@ Reports, for one configuration (ensemble of ``networks`` networks):
   sweep draws them on the fly, see :mod:`sigprop.montecarlo.rng`), and
   ``draws_bound_fraction``, the fraction of the matmul FLOP/s the sweep would reach
   if its matmuls ran at the measured peak and only the draws came on top;
-* the sweep's achieved FLOP/s (matmul FLOPs counted analytically, see
-  :func:`sublayer_flops`, which matches the dot operations of the compiled HLO to 0.3%:
-  ``benchmarks/flop_count_check.py``;
+* the sweep's achieved FLOP/s (matmul FLOPs counted analytically by :func:`sublayer_flops`,
+  which ``benchmarks/flop_count_check.py`` checks against the compiled HLO's dot operations;
   element-wise work not counted) as a fraction of this machine's measured float32 matmul
   FLOP/s (same default matmul precision; the best of 1024^3 and 2048^3 products on CPU,
   4096^3 and 8192^3 on a GPU, 1024^3 with ``--quick``);
@@ -88,8 +87,8 @@ def sublayer_flops(arch, d: int, tangent: bool = False, recompute: bool = False)
     their tangents take two products each (``dQ K^T + Q dK^T``, ``dA V + A dV``).
     ``recompute``: the forward pass that the reverse sweep runs for its cotangents, whose
     output is discarded, so that XLA drops each branch's last product (the attention output
-    projection ``W_O``, the MLP's ``W_2``, the dense branch's ``W``); counted from the
-    compiled HLO's dot operations, which match this count to 0.1%.
+    projection ``W_O``, the MLP's ``W_2``, the dense branch's ``W``), as the compiled HLO's dot
+    operations show (``benchmarks/flop_count_check.py``: the counts agree to 0.3%).
     """
     n = arch.n_tokens
     total = 0.0

@@ -63,10 +63,6 @@ def _five_point(fn: Callable, kinks: tuple = ()) -> Callable:
     return d
 
 
-#: reach of the tensor 2-D rule for unbounded activations: ``q <= TENSOR_REACH scale^2`` (``Activation.kernel``)
-TENSOR_REACH = gaussian.TENSOR_REACH
-
-
 @dataclass(frozen=True, eq=False)
 class Activation:
     """A pointwise function with its Gaussian moments.
@@ -107,6 +103,11 @@ class Activation:
         """``phi'(u)`` (given, or a five-point stencil)."""
         d = self.dfn if self.dfn is not None else _five_point(self.fn, self.kinks)
         return d(u, xp)
+
+    def width(self, alpha=1.0):
+        """Width of the feature of ``phi(alpha h + shift)`` in ``h``: ``scale / alpha`` (``1 / alpha``
+        for Gauss-Hermite functions, ``scale=None``)."""
+        return (1.0 if self.scale is None else self.scale) / np.asarray(alpha, dtype=float)
 
     def expect(self, g: Callable, q):
         """``E[g(u)]``, ``u ~ N(0, q)``, by the rule suited to ``phi`` (piecewise across its kinks)."""
@@ -161,7 +162,7 @@ class Activation:
     def _unbounded_kernel(self, f, q, p):
         """``E[f(u1) f(u2)]`` for ``f`` with a step-like feature of width ``scale`` at 0 (silu, silu'):
         :func:`sigprop.gaussian.expect2_feature` (the sinh-mapped tensor rule while
-        ``q <= TENSOR_REACH scale^2``, the conditional rule cut at 0 beyond; silu's kernel was
+        ``q <= gaussian.TENSOR_REACH scale^2``, the conditional rule cut at 0 beyond; silu's kernel was
         2e-7 off at q = 100 and 3e-4 at q = 1000 with the tensor rule alone, and 4e-5 at q = 20
         with Gauss-Hermite). ``scale=None``: Gauss-Hermite (60 nodes per axis).
         """

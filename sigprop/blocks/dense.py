@@ -77,10 +77,15 @@ class DenseBranch:
             nact = s.norm.activation
             a = np.asarray(s.params.alpha, float)[..., None]
             sh = np.asarray(s.params.shift, float)[..., None]
-            psi = lambda h: act.fn(nact.fn(a * h + sh, NP), NP)  # noqa: E731
-            dpsi = lambda h: act.derivative(nact.fn(a * h + sh, NP)) * a * nact.derivative(a * h + sh)  # noqa: E731
+            # psi = phi o N and psi', with alpha and shift as arguments (the rules that split the grid
+            # pass them restricted to their points), and bound to the whole grid
+            psi_at = lambda h, al, sf: act.fn(nact.fn(al * h + sf, NP), NP)  # noqa: E731
+            dpsi_at = lambda h, al, sf: (act.derivative(nact.fn(al * h + sf, NP))  # noqa: E731
+                                         * al * nact.derivative(al * h + sf))
+            psi = lambda h: psi_at(h, a, sh)  # noqa: E731
+            dpsi = lambda h: dpsi_at(h, a, sh)  # noqa: E731
             scale = 1.0 / np.asarray(s.params.alpha, float)
-            feature = (1.0 if nact.scale is None else nact.scale) * scale  # nact's feature width, in h
+            center = -np.asarray(s.params.shift, float) * scale  # where nact's feature sits, in h
             kinks = composite_kinks(act, nact)
             breaks = (kinks - sh) / a if kinks.size else None  # where psi or psi' is not smooth, in h
             k = None
@@ -89,8 +94,7 @@ class DenseBranch:
                 m2 = gaussian.expect_piecewise(lambda h: psi(h) ** 2, s.q, breaks, scale=scale)
                 dm = gaussian.expect_piecewise(lambda h: dpsi(h) ** 2, s.q, breaks, scale=scale)
                 if need_p:
-                    k = gaussian.expect2_piecewise(lambda h, al, sf: act.fn(nact.fn(al * h + sf, NP), NP),
-                                                   s.q, s.p, breaks, args=args, scale=scale)
+                    k = gaussian.expect2_piecewise(psi_at, s.q, s.p, breaks, args=args, scale=scale)
             else:
                 m2 = gaussian.expect(lambda h: psi(h) ** 2, s.q, scale=scale)
                 dm = gaussian.expect(lambda h: dpsi(h) ** 2, s.q, scale=scale)
@@ -98,8 +102,8 @@ class DenseBranch:
                     lo, hi = (float(v) for v in act.fn(np.array(nact.limits), NP))
                     k = gaussian.expect2_bounded(psi, s.q, s.p, scale=scale, lo=lo, hi=hi)
                 elif need_p:  # psi grows away from its feature, which the tensor rule follows only nearby
-                    k = gaussian.expect2_feature(lambda h, al, sf: act.fn(nact.fn(al * h + sf, NP), NP),
-                                                 s.q, s.p, scale=feature, center=-sh[..., 0] / a[..., 0], args=args)
+                    k = gaussian.expect2_feature(psi_at, s.q, s.p, scale=nact.width(s.params.alpha), center=center,
+                                                 args=args)
         dq = sw2 * m2 + sb2
         dp = sw2 * k + sb2 if need_p else None
         if cross:  # tangents pass token by token: djp = sw2 E[psi'(h_a) psi'(h_b)] jp
@@ -108,15 +112,12 @@ class DenseBranch:
             elif s.norm.kind == "vector":
                 kd = act.deriv_kernel(s.qt, s.pt) * s.ph
             elif breaks is not None:
-                kd = gaussian.expect2_piecewise(
-                    lambda h, al, sf: act.derivative(nact.fn(al * h + sf, NP)) * al * nact.derivative(al * h + sf),
-                    s.q, s.p, breaks, args=args, scale=scale)
+                kd = gaussian.expect2_piecewise(dpsi_at, s.q, s.p, breaks, args=args, scale=scale)
             elif nact.bounded:  # psi' dies out away from the feature
                 kd = gaussian.expect2(dpsi, None, s.q, s.p, scale=scale)
             else:
-                kd = gaussian.expect2_feature(
-                    lambda h, al, sf: act.derivative(nact.fn(al * h + sf, NP)) * al * nact.derivative(al * h + sf),
-                    s.q, s.p, scale=feature, center=-sh[..., 0] / a[..., 0], args=args)
+                kd = gaussian.expect2_feature(dpsi_at, s.q, s.p, scale=nact.width(s.params.alpha), center=center,
+                                              args=args)
             zero = np.zeros(np.broadcast_shapes(np.shape(dm), np.shape(kd), np.shape(sw2)))
             return dq, dp, (sw2 * dm + zero, zero, zero, sw2 * kd + zero)
         return dq, dp, sw2 * dm

@@ -137,13 +137,12 @@ class Normalizer:
             return a2 * act.deriv_kernel(a2 * q, a2 * p)
         q, p, alpha, shift = np.broadcast_arrays(q, p, alpha, shift)  # the rules' grid axes lead
         a2 = alpha * alpha
+        d_at = lambda h, a, s: act.derivative(a * h + s, NP)  # noqa: E731  (grid values as arguments)
         if act.kinks:
-            return a2 * gaussian.expect2_piecewise(lambda h, a, s: act.derivative(a * h + s, NP), q, p,
-                                                   _breaks(act, alpha, shift), args=(alpha, shift),
+            return a2 * gaussian.expect2_piecewise(d_at, q, p, _breaks(act, alpha, shift), args=(alpha, shift),
                                                    scale=1.0 / alpha)
         if not act.bounded:  # phi' need not die out away from its feature (asinh': 1/|u|, silu': a step)
-            return a2 * gaussian.expect2_feature(lambda h, a, s: act.derivative(a * h + s, NP), q, p,
-                                                 scale=_feature_scale(act, alpha), center=-shift / alpha,
+            return a2 * gaussian.expect2_feature(d_at, q, p, scale=act.width(alpha), center=-shift / alpha,
                                                  args=(alpha, shift))
         a1, s1 = alpha[..., None], shift[..., None]
         d = lambda h: act.derivative(a1 * h + s1, NP)  # noqa: E731
@@ -158,6 +157,7 @@ class Normalizer:
         a1, s1 = alpha[..., None], shift[..., None]
         scale = 1.0 / alpha
         f = lambda h: act.fn(a1 * h + s1, NP)  # noqa: E731
+        f_at = lambda h, a, s: act.fn(a * h + s, NP)  # noqa: E731  (grid values as arguments)
         center = -shift / alpha  # where the feature sits: the sinh nodes cluster there
         d2 = lambda h: act.derivative(a1 * h + s1, NP) ** 2  # noqa: E731
         if act.kinks:  # piecewise between the kinks
@@ -170,20 +170,13 @@ class Normalizer:
         pt = None
         if need_p and p is not None:
             if act.kinks:
-                pt = gaussian.expect2_piecewise(lambda h, a, s: act.fn(a * h + s, NP), q, p, breaks,
-                                                args=(alpha, shift), scale=scale)
+                pt = gaussian.expect2_piecewise(f_at, q, p, breaks, args=(alpha, shift), scale=scale)
             elif act.bounded:
                 lo, hi = act.limits
                 pt = gaussian.expect2_bounded(f, q, p, scale=scale, lo=lo, hi=hi)
             else:  # unbounded: the feature at -shift/alpha is not localized (Gauss-Hermite was 1% off)
-                pt = gaussian.expect2_feature(lambda h, a, s: act.fn(a * h + s, NP), q, p,
-                                              scale=_feature_scale(act, alpha), center=center, args=(alpha, shift))
+                pt = gaussian.expect2_feature(f_at, q, p, scale=act.width(alpha), center=center, args=(alpha, shift))
         return qt, pt, qh
-
-
-def _feature_scale(act, alpha) -> np.ndarray:
-    """The width in ``h`` of ``act``'s feature (``act.scale`` in ``u = alpha h + shift``; 1 if unset)."""
-    return (1.0 if act.scale is None else act.scale) / np.asarray(alpha, dtype=float)
 
 
 def _breaks(act, alpha, shift) -> np.ndarray:
