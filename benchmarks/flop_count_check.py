@@ -2,7 +2,8 @@
 
 ``apjn_sweep.py`` reports FLOP/s from :func:`apjn_sweep.sublayer_flops`. This script compiles
 the same ensemble computations (the forward sweep alone, and the forward plus reverse sweeps)
-with every ``lax.scan`` unrolled, reads the optimized HLO, adds up ``2 * prod(output dims) *
+on given inputs (so without the symmetric-token generator's own small products) with every
+``lax.scan`` unrolled, reads the optimized HLO, adds up ``2 * prod(output dims) *
 prod(contracted dims)`` over its ``dot`` operations and prints the ratio to the analytic
 count. Nothing is run, only compiled. Element-wise work is in neither number.
 
@@ -67,8 +68,10 @@ def compiled_dot_flops(net, networks: int, probes: int, backward: bool) -> float
     engine._COMPILED.clear()
     jax.lax.scan = unrolled
     try:
-        fn = engine._ensemble_fn(net, probes, 0, backward, False)
-        hlo = fn.lower(_keys(networks, "threefry2x32"), net.hyper, None).compile().as_text()
+        # inputs given (zeros): the symmetric-token generator's own products are not the sweep's
+        fn = engine._ensemble_fn(net, probes, 0, backward, True)
+        h0 = jax.numpy.zeros((networks, net.n, net.d), net.jdtype)
+        hlo = fn.lower(_keys(networks, "threefry2x32"), net.hyper, h0).compile().as_text()
     finally:
         jax.lax.scan = scan
         engine._COMPILED.clear()

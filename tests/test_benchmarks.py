@@ -61,9 +61,10 @@ def test_apjn_sweep_benchmark_vit_command_runs_on_cpu_with_quick():
 
 def test_flop_count_matches_the_compiled_dots():
     """The FLOPs behind every fraction of the matmul rate: the analytic count of apjn_sweep.py against the
-    dot operations of the compiled (unrolled) sweep and forward+reverse sweeps. The 0.2% excess of the
-    sweep is the input generation's product; a forward pass counted in full in the reverse sweep was +4%."""
+    dot operations of the compiled (unrolled) sweep and forward+reverse sweeps, given their inputs (the
+    input generator's products are not counted: 0.5% at this size). The sweep's count is exact; a forward
+    pass counted in full in the reverse sweep was +4%."""
     pytest.importorskip("jax")
     r = _last_json(["benchmarks/flop_count_check.py", "--width", "128", "--tokens", "16", "--depth", "4"])
-    assert r["sweep"]["ratio"] == pytest.approx(1.0, abs=0.005)
+    assert r["sweep"]["ratio"] == pytest.approx(1.0, abs=0.002)
     assert r["forward_reverse"]["ratio"] == pytest.approx(1.0, abs=0.005)

@@ -109,9 +109,7 @@ class AttentionBranch:
 
         q, k, v = split(x @ weights["wq"]), split(x @ weights["wk"]), split(x @ weights["wv"])
         s = (q @ k.swapaxes(-1, -2)) / np.sqrt(dh)
-        s = s - s.max(axis=-1, keepdims=True)
-        e = xp.exp(s)
-        a = e / xp.sum(e, axis=-1, keepdims=True)
+        a = xp.softmax(s, axis=-1)
         if self.value_path_only:
             import jax
 

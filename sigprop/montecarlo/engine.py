@@ -193,6 +193,8 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
     v = rademacher(kv, (probes, n, d), dt)
     lay = hyper["layers"]
     xs = (lay["index"], lay["std"], lay["block"], lay["active"])
+    # the last block holds sublayers past L (skipped with full-size selects) only when L % per != 0
+    padded = L % per != 0
 
     def forward_block(carry, x):
         h, t, logs = carry
@@ -203,14 +205,18 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
             z = net.unit_weights(kw, k, j)  # drawn once, shared by every grid point
 
             def sub(h, t, logs, hp, std, j=j, k=k, z=z):
-                t = jnp.where(k == l0, v, t)
-                logs = jnp.where(k == l0, 0.0, logs)
+                if l0 > 0:  # (l0 = 0: the carry starts as (v, 0))
+                    t = jnp.where(k == l0, v, t)
+                    logs = jnp.where(k == l0, 0.0, logs)
                 h2, lin = jax.linearize(net.layer_fn(j, net.scale(z, std), hp, block[j]), h)
                 t2, logs2, log_sq = _rescaled(jax.vmap(lin)(t), logs)
-                h = jnp.where(active[j], h2, h)
+                if padded:
+                    h, t2, logs2 = (jnp.where(active[j], new, old) for new, old in ((h2, h), (t2, t), (logs2, logs)))
+                else:
+                    h = h2
                 q, p = _moments(h)
                 stat = jnp.stack([q, p, _log_mean_exp(log_sq) - math.log(n * d)])  # (inactive: dropped)
-                return h, jnp.where(active[j], t2, t), jnp.where(active[j], logs2, logs), stat
+                return h, t2, logs2, stat
 
             ins.append(h)
             h, t, logs, stat = per_point(sub, j)(h, t, logs, hyp, stds[j])
@@ -246,7 +252,9 @@ def measure(net: Network, key, hyper: dict, h0=None, *, probes: int = 4, l0: int
             def sub(g, logs, h, hp, std, j=j, z=z):
                 _, pull = jax.vjp(net.layer_fn(j, net.scale(z, std), hp, block[j]), h)
                 g2, logs2, log_sq = _rescaled(jax.vmap(lambda c: pull(c)[0])(g), logs)
-                return jnp.where(active[j], g2, g), jnp.where(active[j], logs2, logs), log_sq
+                if padded:
+                    g2, logs2 = jnp.where(active[j], g2, g), jnp.where(active[j], logs2, logs)
+                return g2, logs2, log_sq
 
             g, logs, log_sq = per_point(sub, j)(g, logs, h_in[j], hyp, stds[j])
             norms.append(log_sq)  # (inactive sublayers, past L: dropped)

@@ -20,6 +20,11 @@ TINY = {
     "transformer": Transformer(depth=4, width=8, n_tokens=3, heads=2, mlp_ratio=2, normalizer="lns",
                                activation="gelu", init="depth_scaled"),
     "plain": PlainMLP(depth=3, width=8, sigma_w2=1.5, residual=True, n_tokens=2),
+    # 3 sublayers in blocks of 2: the last block's second sublayer is past L, skipped (post-norm
+    # Derf: with its weights 0 it would still apply Derf, not the identity; a post-LayerNorm at
+    # eps = 0 would be idempotent, and a pre-norm residual one the identity)
+    "transformer_odd": Transformer(depth=3, width=8, n_tokens=3, heads=2, mlp_ratio=2, normalizer="derf",
+                                   alpha=0.8, activation="gelu", placement="post"),
 }
 
 
@@ -94,11 +99,12 @@ def test_hutchinson_matches_jacfwd_frobenius(name):
             assert abs(z) < 4, (l, est, exact, z)
 
 
-def test_l0_selects_the_starting_layer():
+@pytest.mark.parametrize("name, l0", [("toy_ln", 2), ("transformer_odd", 1)])
+def test_l0_selects_the_starting_layer(name, l0):
     """J(l0, l) from a sweep with probes injected at l0 equals the jvp of the network from layer l0."""
-    probes, l0 = 2, 2
+    probes = 2
     with jax.enable_x64(True):
-        net, key, kw, h0 = _setup(TINY["toy_ln"], probes)
+        net, key, kw, h0 = _setup(TINY[name], probes)
         _, _, kv, _, _ = network_keys(key)
         res = jax.jit(lambda k: measure(net, k, net.hyper, probes=probes, l0=l0, backward=False))(key)
         v = rademacher(kv, (probes, net.n, net.d), jnp.float64)
@@ -120,6 +126,88 @@ def test_symmetric_inputs_have_exact_moments():
             gram = x @ x.T / d
             target = (q0 - p0) * np.eye(n) + p0
             np.testing.assert_allclose(gram, target, atol=1e-12)  # exact up to float64 round-off
+
+
+def test_cholesky_qr_gives_the_householder_q():
+    """Tall inputs (d >= 64, n <= d/2) take Cholesky-QR twice: the same Q as Householder QR with
+    diag(R) > 0, orthonormal to round-off, and symmetric tokens from it keep their exact moments."""
+    from sigprop.montecarlo import symmetric_tokens
+    from sigprop.montecarlo.inputs import orthonormal_columns
+
+    with jax.enable_x64(True):
+        for d, n in [(64, 32), (256, 40), (1024, 197)]:
+            g = jax.random.normal(jax.random.key(d), (d, n), jnp.float32).astype(jnp.float64)
+            q, r = jnp.linalg.qr(g)
+            e = np.asarray(orthonormal_columns(g))
+            np.testing.assert_allclose(e, q * jnp.sign(jnp.diagonal(r)), rtol=0, atol=1e-13)
+            np.testing.assert_allclose(e.T @ e, np.eye(n), rtol=0, atol=1e-13)
+        d, n, q0, p0 = 128, 16, 1.3, -0.05
+        x = np.asarray(symmetric_tokens(jax.random.key(5), n, d, q0, p0, jnp.float64))
+        np.testing.assert_allclose(x @ x.T / d, (q0 - p0) * np.eye(n) + p0, rtol=0, atol=1e-12)
+
+
+def test_softmax_tangent_rule():
+    """The JAX namespace's softmax (own tangent rule) == exp(x - max)/sum differentiated through
+    its operations, forward and reverse, and == the NumPy namespace's softmax."""
+    from sigprop.arrays import NP, jax_namespace
+
+    xp = jax_namespace()
+    rng = np.random.default_rng(0)
+    x = 30 * rng.normal(size=(2, 4, 6))  # large scores: the max subtraction matters
+    dx = rng.normal(size=x.shape)
+
+    def plain(x):
+        e = jnp.exp(x - jnp.max(x, axis=-1, keepdims=True))
+        return e / jnp.sum(e, axis=-1, keepdims=True)
+
+    with jax.enable_x64(True):
+        for axis in (-1, 1):
+            ref = lambda x, axis=axis: jnp.moveaxis(plain(jnp.moveaxis(x, axis, -1)), -1, axis)  # noqa: E731
+            y, t = jax.jvp(lambda x: xp.softmax(x, axis=axis), (x,), (dx,))
+            y_ref, t_ref = jax.jvp(ref, (x,), (dx,))
+            np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-15)
+            np.testing.assert_allclose(t, t_ref, rtol=0, atol=1e-14)
+            np.testing.assert_allclose(NP.softmax(x, axis=axis), y_ref, rtol=0, atol=1e-15)
+            w = rng.normal(size=x.shape)
+            g = jax.grad(lambda x: jnp.sum(w * xp.softmax(x, axis=axis) ** 2))(x)
+            g_ref = jax.grad(lambda x: jnp.sum(w * ref(x) ** 2))(x)
+            np.testing.assert_allclose(g, g_ref, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["derf", "dyt"])
+def test_pointwise_normalizer_tangent_rule(name):
+    """Derf/DyT under JAX carry their own tangent rule: equal to differentiating phi(alpha x + shift)
+    through its operations, in x, alpha and shift, forward (jvp, linearize) and reverse."""
+    from sigprop.arrays import jax_namespace
+    from sigprop.normalizers import get_normalizer
+    from sigprop.normalizers.base import NormParams
+
+    xp = jax_namespace()
+    norm = get_normalizer(name)
+    rng = np.random.default_rng(1)
+    x, dx = 2 * rng.normal(size=(3, 7)), rng.normal(size=(3, 7))
+
+    def ruled(x, a, s):
+        return norm.apply(x, NormParams(alpha=a, shift=s, eps=0.0, block=1.0), xp)
+
+    def plain(x, a, s):
+        return norm.activation.fn(a * x + s, xp)
+
+    with jax.enable_x64(True):
+        prim = (jnp.asarray(x), jnp.asarray(0.7), jnp.asarray(0.3))
+        for tan in [(dx, 0.0, 0.0), (0 * dx, 0.5, 0.0), (0 * dx, 0.0, -0.4), (dx, 0.5, -0.4)]:
+            tan = tuple(jnp.asarray(t) for t in tan)
+            y, t = jax.jvp(ruled, prim, tan)
+            y_ref, t_ref = jax.jvp(plain, prim, tan)
+            np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-15)
+            np.testing.assert_allclose(t, t_ref, rtol=0, atol=1e-14)
+        _, lin = jax.linearize(lambda x: ruled(x, *prim[1:]), prim[0])
+        _, t_ref = jax.jvp(lambda x: plain(x, *prim[1:]), (prim[0],), (jnp.asarray(dx),))
+        np.testing.assert_allclose(jax.vmap(lin)(jnp.stack([dx, dx]))[1], t_ref, rtol=0, atol=1e-14)
+        w = rng.normal(size=x.shape)
+        grads = [jax.grad(lambda *a, f=f: jnp.sum(w * f(*a) ** 2), argnums=(0, 1, 2))(*prim) for f in (ruled, plain)]
+        for g, g_ref in zip(*grads):
+            np.testing.assert_allclose(g, g_ref, rtol=1e-13, atol=1e-14)
 
 
 def test_attention_heads_split_and_softmax():
