@@ -132,8 +132,8 @@ class Normalizer:
         act = self.activation
         alpha = np.asarray(params.alpha, dtype=float)
         shift = np.asarray(params.shift, dtype=float)
-        a2 = alpha * alpha
         if np.all(shift == 0):
+            a2 = alpha * alpha
             return a2 * act.deriv_kernel(a2 * q, a2 * p)
         q, p, alpha, shift = np.broadcast_arrays(q, p, alpha, shift)  # the rules' grid axes lead
         a2 = alpha * alpha
