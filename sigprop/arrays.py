@@ -1,7 +1,7 @@
 """Array namespaces: one pointwise function serves NumPy (theory) and JAX (Monte-Carlo).
 
 Pointwise functions in sigprop are written as ``fn(u, xp)`` where ``xp`` is a
-namespace offering NumPy-style functions plus ``erf`` and ``softmax``. The theory passes
+namespace offering NumPy-style functions plus ``erf``, ``softmax`` and ``affine_pointwise``. The theory passes
 :data:`NP`; the Monte-Carlo engine passes :func:`jax_namespace`.
 """
 
@@ -19,7 +19,11 @@ def _softmax_np(x, axis=-1):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def _namespace(mod, erf, softmax) -> SimpleNamespace:
+def _affine_pointwise_np(fn):
+    return lambda x, alpha, shift: fn(alpha * x + shift, NP)
+
+
+def _namespace(mod, erf, softmax, affine_pointwise) -> SimpleNamespace:
     names = ["tanh", "exp", "sqrt", "maximum", "minimum", "where", "abs", "log",
              "sin", "cos", "cosh", "sinh", "arctan", "arcsinh", "log1p", "expm1", "power",
              "sign", "clip", "zeros_like",
@@ -27,20 +31,23 @@ def _namespace(mod, erf, softmax) -> SimpleNamespace:
     ns = {k: getattr(mod, k) for k in names}
     ns["erf"] = erf
     ns["softmax"] = softmax  # over an axis, with the row maximum subtracted first
+    # affine_pointwise(fn)(x, alpha, shift) = fn(alpha x + shift, xp), fn pointwise (JAX: with its tangent rule)
+    ns["affine_pointwise"] = affine_pointwise
     ns["name"] = mod.__name__
     return SimpleNamespace(**ns)
 
 
 #: NumPy namespace (with ``scipy.special.erf``).
-NP = _namespace(np, special.erf, _softmax_np)
+NP = _namespace(np, special.erf, _softmax_np, _affine_pointwise_np)
 
 
+@functools.cache
 def jax_namespace() -> SimpleNamespace:
-    """The same namespace over ``jax.numpy`` (imported lazily)."""
+    """The same namespace over ``jax.numpy`` (imported lazily; made once)."""
     import jax.numpy as jnp
     from jax.scipy import special as jspecial
 
-    return _namespace(jnp, jspecial.erf, _jax_softmax())
+    return _namespace(jnp, jspecial.erf, _jax_softmax(), _jax_affine_pointwise)
 
 
 @functools.cache
@@ -67,3 +74,42 @@ def _jax_softmax():
         return y, y * (dx - jnp.sum(y * dx, axis=axis, keepdims=True))
 
     return softmax
+
+
+@functools.cache
+def _jax_affine_pointwise(fn):
+    """``(x, alpha, shift) -> fn(alpha x + shift)`` for a pointwise ``fn``, as a ``jax.custom_jvp``
+    with the rule ``phi'(u) (alpha x' + x alpha' + shift')``, ``u = alpha x + shift`` (one per ``fn``).
+
+    ``phi'(u)`` is JAX's own derivative of ``phi`` (a ``jvp`` at unit tangent, which needs ``phi``
+    pointwise), not a hand-written one, and ``alpha phi'(u)`` is formed with the primal. A
+    linearized sweep then spends one multiplication per tangent, where differentiating through
+    the operations of ``erf(alpha x + shift)`` left a GPU one more pass over the probes'
+    tangents for each product that consumes them.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.custom_derivatives import SymbolicZero
+
+    xp = jax_namespace()
+
+    @jax.custom_jvp
+    def f(x, alpha, shift):
+        return fn(alpha * x + shift, xp)
+
+    def rule(primals, tangents):
+        x, alpha, shift = primals
+        tx, ta, ts = tangents
+        u = alpha * x + shift
+        y, slope = jax.jvp(lambda v: fn(v, xp), (u,), (jnp.ones_like(u),))  # phi(u), phi'(u)
+        parts = []
+        if not isinstance(tx, SymbolicZero):
+            parts.append((alpha * slope) * tx)
+        if not isinstance(ta, SymbolicZero):
+            parts.append(slope * x * ta)
+        if not isinstance(ts, SymbolicZero):
+            parts.append(slope * ts)
+        return y, sum(parts[1:], parts[0]) if parts else jnp.zeros_like(y)
+
+    f.defjvp(rule, symbolic_zeros=True)
+    return f

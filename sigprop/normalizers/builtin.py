@@ -53,53 +53,17 @@ def _lns(x, params, xp):
 def pointwise_apply(act, tangent_rule: bool = False):
     """Finite-width forward of ``act(alpha x + shift)``.
 
-    ``tangent_rule`` (built-ins): under JAX the function carries the rule
-    ``phi'(u) (alpha x' + x alpha' + shift')``, ``u = alpha x + shift``, with ``phi'(u)`` from
-    JAX's own derivative of ``phi`` (a ``jvp`` at unit tangent; ``phi`` is pointwise) and
-    ``alpha phi'(u)`` formed with the primal. A linearized sweep then spends one
-    multiplication per tangent here, where differentiating through the operations of
-    ``erf(alpha x + shift)`` left a GPU one more pass over the probes' tangents for each
-    product that consumes them. User functions keep JAX's differentiation of their
-    operations (it needs no promise that they are pointwise).
+    ``tangent_rule`` (built-ins): evaluated as ``xp.affine_pointwise(act.fn)``, which under JAX
+    carries the tangent rule ``alpha phi'(u) x' + ...`` (:mod:`sigprop.arrays`). User functions
+    keep JAX's differentiation of their operations (it needs no promise that they are pointwise).
     """
-    made = {}
 
     def apply(x, params, xp):
-        if not tangent_rule or xp.name != "jax.numpy":
-            return act.fn(params.alpha * x + params.shift, xp)
-        if "f" not in made:
-            made["f"] = _with_tangent_rule(act.fn, xp)
-        return made["f"](x, params.alpha, params.shift)
+        if tangent_rule:
+            return xp.affine_pointwise(act.fn)(x, params.alpha, params.shift)
+        return act.fn(params.alpha * x + params.shift, xp)
 
     return apply
-
-
-def _with_tangent_rule(fn, xp):
-    """``(x, alpha, shift) -> fn(alpha x + shift)`` as a ``jax.custom_jvp`` (see :func:`pointwise_apply`)."""
-    import jax
-    import jax.numpy as jnp
-    from jax.custom_derivatives import SymbolicZero
-
-    @jax.custom_jvp
-    def f(x, alpha, shift):
-        return fn(alpha * x + shift, xp)
-
-    def rule(primals, tangents):
-        x, alpha, shift = primals
-        tx, ta, ts = tangents
-        u = alpha * x + shift
-        y, slope = jax.jvp(lambda v: fn(v, xp), (u,), (jnp.ones_like(u),))  # phi(u), phi'(u)
-        parts = []
-        if not isinstance(tx, SymbolicZero):
-            parts.append((alpha * slope) * tx)
-        if not isinstance(ta, SymbolicZero):
-            parts.append(slope * x * ta)
-        if not isinstance(ts, SymbolicZero):
-            parts.append(slope * ts)
-        return y, sum(parts[1:], parts[0]) if parts else jnp.zeros_like(y)
-
-    f.defjvp(rule, symbolic_zeros=True)
-    return f
 
 
 BUILTIN = [
