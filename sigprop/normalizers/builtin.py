@@ -37,12 +37,11 @@ def _lns_maps(q, p, params):
 
 
 def _layernorm(x, params, xp):
-    x = x - xp.mean(x, axis=-1, keepdims=True)
-    return x / xp.sqrt(xp.mean(x * x, axis=-1, keepdims=True) + params.eps)
+    return xp.standardize(x, params.eps, True)  # (x - mean x) / sqrt(var x + eps), last axis
 
 
 def _rmsnorm(x, params, xp):
-    return x / xp.sqrt(xp.mean(x * x, axis=-1, keepdims=True) + params.eps)
+    return xp.standardize(x, params.eps, False)  # x / sqrt(mean x^2 + eps), last axis
 
 
 def _lns(x, params, xp):

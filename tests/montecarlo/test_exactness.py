@@ -210,6 +210,47 @@ def test_pointwise_normalizer_tangent_rule(name):
             np.testing.assert_allclose(g, g_ref, rtol=1e-13, atol=1e-14)
 
 
+@pytest.mark.parametrize("name", ["layernorm", "rmsnorm", "lns"])
+def test_layernorm_tangent_rule(name):
+    """LayerNorm/RMSNorm (and LNS) under JAX carry their own tangent rule: equal to differentiating
+    (x - mean x) / sqrt(mean(...)^2 + eps) through its operations, in x and eps, forward (jvp,
+    linearize) and reverse; and equal to the NumPy namespace's forward."""
+    from sigprop.arrays import NP, jax_namespace
+    from sigprop.normalizers import get_normalizer
+    from sigprop.normalizers.base import NormParams
+
+    xp = jax_namespace()
+    norm = get_normalizer(name)
+    center, block = name != "rmsnorm", 3.0 if name == "lns" else 1.0
+    rng = np.random.default_rng(2)
+    x, dx = 1.0 + 2 * rng.normal(size=(3, 7)), rng.normal(size=(3, 7))  # a mean of 1: centering matters
+
+    def ruled(x, eps):
+        return norm.apply(x, NormParams(alpha=1.0, shift=0.0, eps=eps, block=block), xp)
+
+    def plain(x, eps):
+        c = x - jnp.mean(x, axis=-1, keepdims=True) if center else x
+        return c / jnp.sqrt(jnp.mean(c * c, axis=-1, keepdims=True) + eps) / np.sqrt(block)
+
+    with jax.enable_x64(True):
+        prim = (jnp.asarray(x), jnp.asarray(0.3))
+        np.testing.assert_allclose(norm.apply(x, NormParams(alpha=1.0, shift=0.0, eps=0.3, block=block), NP),
+                                   plain(*prim), rtol=0, atol=1e-15)
+        for tan in [(dx, 0.0), (0 * dx, 0.5), (dx, -0.4)]:
+            tan = tuple(jnp.asarray(t) for t in tan)
+            y, t = jax.jvp(ruled, prim, tan)
+            y_ref, t_ref = jax.jvp(plain, prim, tan)
+            np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-15)
+            np.testing.assert_allclose(t, t_ref, rtol=0, atol=1e-14)
+        _, lin = jax.linearize(lambda x: ruled(x, prim[1]), prim[0])
+        _, t_ref = jax.jvp(lambda x: plain(x, prim[1]), (prim[0],), (jnp.asarray(dx),))
+        np.testing.assert_allclose(jax.vmap(lin)(jnp.stack([dx, dx]))[1], t_ref, rtol=0, atol=1e-14)
+        w = rng.normal(size=x.shape)
+        grads = [jax.grad(lambda *a, f=f: jnp.sum(w * f(*a) ** 2), argnums=(0, 1))(*prim) for f in (ruled, plain)]
+        for g, g_ref in zip(*grads):
+            np.testing.assert_allclose(g, g_ref, rtol=1e-13, atol=1e-14)
+
+
 def test_attention_heads_split_and_softmax():
     """Multi-head forward == per-head softmax attention written out with NumPy."""
     arch = Transformer(depth=1, width=8, n_tokens=3, heads=2, pattern=("attention",), normalizer="identity")
