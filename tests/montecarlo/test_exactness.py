@@ -340,3 +340,52 @@ def test_attention_and_mlp_sublayers_equal_their_formulas_written_out():
     u = ln(h1) @ w[1]["w1"]
     h2 = h1 + (0.5 * u * (1 + erf(u / np.sqrt(2)))) @ w[1]["w2"]
     np.testing.assert_allclose(out2, h2, rtol=0, atol=1e-12)
+
+
+def test_post_norm_lns_block_and_scaled_inits_written_out():
+    """The second block of a post-norm LNS transformer, h1 = LN(h + Attn(h)) / sqrt(2) and
+    h2 = LN(h1 + gelu(h1 W_1) W_2) / sqrt(2) (block index b = 2 for both sublayers), against NumPy
+    written out; and the scaled inits' output projections (W_O, W_2) against the standard ones from
+    the same draws: x 1/sqrt(2 B) ("scaled", B = 3 blocks) and x 1/sqrt(2 b) ("depth_scaled"), input
+    projections unchanged."""
+    from scipy.special import erf
+
+    d, n, heads, eps = 16, 3, 2, 0.3
+    base = Transformer(depth=6, width=d, n_tokens=n, heads=heads, mlp_ratio=2, normalizer="lns",
+                       placement="post", activation="gelu", eps=eps)
+    h = np.random.default_rng(3).standard_normal((n, d)) * 1.2 + 0.4
+    kw = jax.random.key(4)
+    weights, outs = {}, {}
+    with jax.enable_x64(True):
+        for init in ("standard", "scaled", "depth_scaled"):
+            net = Network(base.replace(init=init), dtype="float64")
+            weights[init] = []
+            for j, k in ((0, 2), (1, 3)):  # sublayers 2 and 3: block position j of block 2
+                stds = {name: jnp.asarray(v[1]) for name, v in net.hyper["layers"]["std"][j].items()}
+                weights[init].append({name: np.asarray(v) for name, v in net.weights(kw, k, j, stds).items()})
+            outs[init] = np.asarray(net.apply(kw, jnp.asarray(h), upto=4, start=2))
+    for init, factor in (("scaled", 1 / np.sqrt(6)), ("depth_scaled", 1 / np.sqrt(4))):
+        for j, (inputs, outputs) in enumerate([(("wq", "wk", "wv"), ("wo",)), (("w1",), ("w2",))]):
+            for name in inputs:
+                np.testing.assert_array_equal(weights[init][j][name], weights["standard"][j][name])
+            for name in outputs:
+                np.testing.assert_allclose(weights[init][j][name], factor * weights["standard"][j][name],
+                                           rtol=1e-14, atol=0)
+
+    def lns(x):
+        x = x - x.mean(-1, keepdims=True)
+        return x / np.sqrt(np.mean(x * x, -1, keepdims=True) + eps) / np.sqrt(2.0)
+
+    dh = d // heads
+    for init, (a, m) in weights.items():
+        q, k, v = h @ a["wq"], h @ a["wk"], h @ a["wv"]
+        mixed = []
+        for i in range(heads):
+            cols = slice(i * dh, (i + 1) * dh)
+            s = q[:, cols] @ k[:, cols].T / np.sqrt(dh)
+            p = np.exp(s - s.max(-1, keepdims=True))
+            mixed.append((p / p.sum(-1, keepdims=True)) @ v[:, cols])
+        h1 = lns(h + np.concatenate(mixed, axis=-1) @ a["wo"])
+        u = h1 @ m["w1"]
+        h2 = lns(h1 + (0.5 * u * (1 + erf(u / np.sqrt(2)))) @ m["w2"])
+        np.testing.assert_allclose(outs[init], h2, rtol=0, atol=1e-12, err_msg=init)
