@@ -302,6 +302,20 @@ def test_one_sublayer_equals_its_formula_written_out(norm):
     np.testing.assert_allclose(out, h + np.maximum(written(h), 0) @ w["w"] + w["b"], rtol=0, atol=1e-12)
 
 
+def _attention_written_out(x, w, heads):
+    """softmax(Q K^T / sqrt(d_head)) V per head (heads as contiguous column blocks, softmax over the
+    keys), heads concatenated, times W_O; NumPy."""
+    q, k, v = x @ w["wq"], x @ w["wk"], x @ w["wv"]
+    dh = x.shape[-1] // heads
+    mixed = []
+    for i in range(heads):
+        cols = slice(i * dh, (i + 1) * dh)
+        s = q[:, cols] @ k[:, cols].T / np.sqrt(dh)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        mixed.append((p / p.sum(-1, keepdims=True)) @ v[:, cols])
+    return np.concatenate(mixed, axis=-1) @ w["wo"]
+
+
 def test_attention_and_mlp_sublayers_equal_their_formulas_written_out():
     """A Pre-LN block of the JAX network, h1 = h + softmax(Q K^T / sqrt(d_head)) V W_O per head and
     h2 = h1 + gelu(LN(h1) W_1) W_2, against NumPy written out (LayerNorm with eps, exact-erf GELU,
@@ -326,16 +340,7 @@ def test_attention_and_mlp_sublayers_equal_their_formulas_written_out():
         x = x - x.mean(-1, keepdims=True)
         return x / np.sqrt(np.mean(x * x, -1, keepdims=True) + eps)
 
-    x, a = ln(h), w[0]
-    q, k, v = x @ a["wq"], x @ a["wk"], x @ a["wv"]
-    dh = d // heads
-    mixed = []
-    for i in range(heads):
-        cols = slice(i * dh, (i + 1) * dh)
-        s = q[:, cols] @ k[:, cols].T / np.sqrt(dh)
-        p = np.exp(s - s.max(-1, keepdims=True))
-        mixed.append((p / p.sum(-1, keepdims=True)) @ v[:, cols])
-    h1 = h + np.concatenate(mixed, axis=-1) @ a["wo"]
+    h1 = h + _attention_written_out(ln(h), w[0], heads)
     np.testing.assert_allclose(out1, h1, rtol=0, atol=1e-12)
     u = ln(h1) @ w[1]["w1"]
     h2 = h1 + (0.5 * u * (1 + erf(u / np.sqrt(2)))) @ w[1]["w2"]
@@ -376,16 +381,8 @@ def test_post_norm_lns_block_and_scaled_inits_written_out():
         x = x - x.mean(-1, keepdims=True)
         return x / np.sqrt(np.mean(x * x, -1, keepdims=True) + eps) / np.sqrt(2.0)
 
-    dh = d // heads
     for init, (a, m) in weights.items():
-        q, k, v = h @ a["wq"], h @ a["wk"], h @ a["wv"]
-        mixed = []
-        for i in range(heads):
-            cols = slice(i * dh, (i + 1) * dh)
-            s = q[:, cols] @ k[:, cols].T / np.sqrt(dh)
-            p = np.exp(s - s.max(-1, keepdims=True))
-            mixed.append((p / p.sum(-1, keepdims=True)) @ v[:, cols])
-        h1 = lns(h + np.concatenate(mixed, axis=-1) @ a["wo"])
+        h1 = lns(h + _attention_written_out(h, a, heads))
         u = h1 @ m["w1"]
         h2 = lns(h1 + (0.5 * u * (1 + erf(u / np.sqrt(2)))) @ m["w2"])
         np.testing.assert_allclose(outs[init], h2, rtol=0, atol=1e-12, err_msg=init)
