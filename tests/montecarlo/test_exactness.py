@@ -213,8 +213,8 @@ def test_pointwise_normalizer_tangent_rule(name):
 @pytest.mark.parametrize("name", ["layernorm", "rmsnorm", "lns"])
 def test_layernorm_tangent_rule(name):
     """LayerNorm/RMSNorm (and LNS) under JAX carry their own tangent rule: equal to differentiating
-    (x - mean x) / sqrt(mean(...)^2 + eps) through its operations, in x and eps, forward (jvp,
-    linearize) and reverse; and equal to the NumPy namespace's forward."""
+    c / sqrt(mean(c^2) + eps), c = x - mean(x) (RMSNorm: c = x), through its operations, in x and
+    eps, forward (jvp, linearize) and reverse; and equal to the NumPy namespace's forward."""
     from sigprop.arrays import NP, jax_namespace
     from sigprop.normalizers import get_normalizer
     from sigprop.normalizers.base import NormParams
