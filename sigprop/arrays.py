@@ -23,10 +23,15 @@ def _affine_pointwise_np(fn):
     return lambda x, alpha, shift: fn(alpha * x + shift, NP)
 
 
+def _standardized(mod, x, eps, center):
+    """``(c / s, s)``: ``c = x - mean(x)`` (or ``x``), ``s = sqrt(mean(c^2) + eps)`` over the last axis."""
+    c = x - mod.mean(x, axis=-1, keepdims=True) if center else x
+    s = mod.sqrt(mod.mean(c * c, axis=-1, keepdims=True) + eps)
+    return c / s, s
+
+
 def _standardize_np(x, eps, center=True):
-    if center:
-        x = x - np.mean(x, axis=-1, keepdims=True)
-    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
+    return _standardized(np, x, eps, center)[0]
 
 
 def _namespace(mod, erf, softmax, affine_pointwise, standardize) -> SimpleNamespace:
@@ -138,19 +143,14 @@ def _jax_standardize():
     import jax.numpy as jnp
     from jax.custom_derivatives import SymbolicZero
 
-    def primal(x, eps, center):
-        c = x - jnp.mean(x, axis=-1, keepdims=True) if center else x
-        s = jnp.sqrt(jnp.mean(c * c, axis=-1, keepdims=True) + eps)
-        return c / s, s
-
     @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
     def standardize(x, eps, center=True):
-        return primal(x, eps, center)[0]
+        return _standardized(jnp, x, eps, center)[0]
 
     def rule(center, primals, tangents):
         x, eps = primals
         tx, te = tangents
-        y, s = primal(x, eps, center)
+        y, s = _standardized(jnp, x, eps, center)
         if isinstance(tx, SymbolicZero) and isinstance(te, SymbolicZero):
             return y, jnp.zeros_like(y)
         m = jnp.zeros_like(s)

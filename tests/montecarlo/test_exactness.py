@@ -174,6 +174,26 @@ def test_softmax_tangent_rule():
             np.testing.assert_allclose(g, g_ref, rtol=0, atol=1e-14)
 
 
+def _assert_same_derivatives(ruled, plain, prim, dx, tangents, w):
+    """``ruled`` (a function with its own tangent rule) against ``plain`` (differentiated through its
+    operations), both of the arguments ``prim``: values and jvp for each tuple of ``tangents``, the
+    linearization in the first argument (tangent ``dx``, vmapped) and the gradient of
+    ``sum(w f^2)`` in every argument; float64 round-off."""
+    for tan in tangents:
+        tan = tuple(jnp.asarray(t) for t in tan)
+        y, t = jax.jvp(ruled, prim, tan)
+        y_ref, t_ref = jax.jvp(plain, prim, tan)
+        np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(t, t_ref, rtol=0, atol=1e-14)
+    _, lin = jax.linearize(lambda x: ruled(x, *prim[1:]), prim[0])
+    _, t_ref = jax.jvp(lambda x: plain(x, *prim[1:]), (prim[0],), (jnp.asarray(dx),))
+    np.testing.assert_allclose(jax.vmap(lin)(jnp.stack([dx, dx]))[1], t_ref, rtol=0, atol=1e-14)
+    argnums = tuple(range(len(prim)))
+    grads = [jax.grad(lambda *a, f=f: jnp.sum(w * f(*a) ** 2), argnums=argnums)(*prim) for f in (ruled, plain)]
+    for g, g_ref in zip(*grads):
+        np.testing.assert_allclose(g, g_ref, rtol=1e-13, atol=1e-14)
+
+
 @pytest.mark.parametrize("name", ["derf", "dyt"])
 def test_pointwise_normalizer_tangent_rule(name):
     """Derf/DyT under JAX carry their own tangent rule: equal to differentiating phi(alpha x + shift)
@@ -195,19 +215,8 @@ def test_pointwise_normalizer_tangent_rule(name):
 
     with jax.enable_x64(True):
         prim = (jnp.asarray(x), jnp.asarray(0.7), jnp.asarray(0.3))
-        for tan in [(dx, 0.0, 0.0), (0 * dx, 0.5, 0.0), (0 * dx, 0.0, -0.4), (dx, 0.5, -0.4)]:
-            tan = tuple(jnp.asarray(t) for t in tan)
-            y, t = jax.jvp(ruled, prim, tan)
-            y_ref, t_ref = jax.jvp(plain, prim, tan)
-            np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-15)
-            np.testing.assert_allclose(t, t_ref, rtol=0, atol=1e-14)
-        _, lin = jax.linearize(lambda x: ruled(x, *prim[1:]), prim[0])
-        _, t_ref = jax.jvp(lambda x: plain(x, *prim[1:]), (prim[0],), (jnp.asarray(dx),))
-        np.testing.assert_allclose(jax.vmap(lin)(jnp.stack([dx, dx]))[1], t_ref, rtol=0, atol=1e-14)
-        w = rng.normal(size=x.shape)
-        grads = [jax.grad(lambda *a, f=f: jnp.sum(w * f(*a) ** 2), argnums=(0, 1, 2))(*prim) for f in (ruled, plain)]
-        for g, g_ref in zip(*grads):
-            np.testing.assert_allclose(g, g_ref, rtol=1e-13, atol=1e-14)
+        _assert_same_derivatives(ruled, plain, prim, dx, [(dx, 0.0, 0.0), (0 * dx, 0.5, 0.0), (0 * dx, 0.0, -0.4),
+                                                         (dx, 0.5, -0.4)], rng.normal(size=x.shape))
 
 
 @pytest.mark.parametrize("name", ["layernorm", "rmsnorm", "lns"])
@@ -236,19 +245,8 @@ def test_layernorm_tangent_rule(name):
         prim = (jnp.asarray(x), jnp.asarray(0.3))
         np.testing.assert_allclose(norm.apply(x, NormParams(alpha=1.0, shift=0.0, eps=0.3, block=block), NP),
                                    plain(*prim), rtol=0, atol=1e-15)
-        for tan in [(dx, 0.0), (0 * dx, 0.5), (dx, -0.4)]:
-            tan = tuple(jnp.asarray(t) for t in tan)
-            y, t = jax.jvp(ruled, prim, tan)
-            y_ref, t_ref = jax.jvp(plain, prim, tan)
-            np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-15)
-            np.testing.assert_allclose(t, t_ref, rtol=0, atol=1e-14)
-        _, lin = jax.linearize(lambda x: ruled(x, prim[1]), prim[0])
-        _, t_ref = jax.jvp(lambda x: plain(x, prim[1]), (prim[0],), (jnp.asarray(dx),))
-        np.testing.assert_allclose(jax.vmap(lin)(jnp.stack([dx, dx]))[1], t_ref, rtol=0, atol=1e-14)
-        w = rng.normal(size=x.shape)
-        grads = [jax.grad(lambda *a, f=f: jnp.sum(w * f(*a) ** 2), argnums=(0, 1))(*prim) for f in (ruled, plain)]
-        for g, g_ref in zip(*grads):
-            np.testing.assert_allclose(g, g_ref, rtol=1e-13, atol=1e-14)
+        _assert_same_derivatives(ruled, plain, prim, dx, [(dx, 0.0), (0 * dx, 0.5), (dx, -0.4)],
+                                 rng.normal(size=x.shape))
 
 
 def test_attention_heads_split_and_softmax():
@@ -261,13 +259,7 @@ def test_attention_heads_split_and_softmax():
         w = {k: np.asarray(v) for k, v in net.weights(kw, 0, 0, {k: jnp.asarray(s[0]) for k, s in
                                                                    net.hyper["layers"]["std"][0].items()}).items()}
         out = np.asarray(net.apply(kw, x))
-    heads = []
-    for h in range(2):
-        sl = slice(4 * h, 4 * h + 4)
-        s = (x @ w["wq"][:, sl]) @ (x @ w["wk"][:, sl]).T / 2.0
-        a = np.exp(s) / np.exp(s).sum(1, keepdims=True)
-        heads.append(a @ (x @ w["wv"][:, sl]))
-    np.testing.assert_allclose(out, x + np.concatenate(heads, 1) @ w["wo"], rtol=1e-12)
+    np.testing.assert_allclose(out, x + _attention_written_out(x, w, 2), rtol=1e-12)
 
 
 def test_scan_apply_equals_unrolled_apply():
