@@ -69,6 +69,18 @@ def _gauss_rule(sd_max: float, n_gh: int):
     return x, step * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
 
 
+def _base_product(a, b):
+    """:func:`_base` of ``y = log(a b)`` from the factors ``a = e^y1``, ``b = e^y2`` (no exp of the
+    sum: the grids' nodes are sums of a few axes' values, whose exponentials are outer products)."""
+    with np.errstate(over="ignore", under="ignore"):
+        ey = np.minimum(a * b, _EXP60)
+    return ey, np.exp(-ey)
+
+
+#: the largest e^y :func:`_base` forms (``exp(-e^60)`` is 0 and ``e^(4 * 60)`` stays finite)
+_EXP60 = np.exp(60.0)
+
+
 def _base(y):
     """``(e^y, exp(-e^y))`` without overflow; ``exp(k y - e^y) = e^(k y) exp(-e^y)``."""
     ey = np.exp(np.minimum(y, 60.0))
@@ -271,20 +283,22 @@ def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.nd
         g = sg[:, None] * xg  # (E, G)
 
         def rows(sign):
-            # (E, tau, G): sums over the row-specific logits, in blocks of tau (memory ~2e7 nodes)
+            # (E, tau, G): sums over the row-specific logits, in blocks of tau (memory ~2e7 nodes);
+            # e^(tau + g + eps) as the product of the three factors' exponentials (one exp per node)
             b = [np.empty((v.size, tau.size, xg.size)) for _ in range(3 if higher else 2)]
+            eg = np.exp(sign * g)[:, None, :, None]
+            ee = np.exp(se[:, None] * xe)[:, None, None, :]
             step = max(1, int(2e7 // (v.size * xg.size * xe.size)))
             for i in range(0, tau.size, step):
                 blk = slice(i, i + step)
-                ey, base = _base(tau[None, blk, None, None] + sign * g[:, None, :, None]
-                                 + se[:, None, None, None] * xe)  # (E, block, G, eps)
-                bw = base * we
-                b[0][:, blk] = bw.sum(-1)
+                ey, base = _base_product(etau[None, blk, None, None] * eg, ee)  # (E, block, G, eps)
+                b[0][:, blk] = base @ we
                 for j in range(1, len(b)):
-                    bw = bw * ey
-                    b[j][:, blk] = bw.sum(-1)
+                    base *= ey
+                    b[j][:, blk] = base @ we
             return b
 
+        etau = np.exp(tau)
         b = rows(1.0)
         neg = r < 0
         c = b
@@ -292,8 +306,8 @@ def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.nd
             nb = rows(-1.0)
             c = [np.where(neg[:, None, None], x, y) for x, y in zip(nb, b)]
 
-        def f(j, k):
-            return np.einsum("eim,ejm,m->eij", b[j], c[k], wg)
+        def f(j, k):  # f_jk[e, i, i'] = sum_m wg[m] b_j[e, i, m] c_k[e, i', m]
+            return (b[j] * wg) @ np.swapaxes(c[k], -1, -2)
 
         f00, f11 = f(0, 0), f(1, 1)
         p1 = f00 ** (n - 1)
