@@ -1,6 +1,9 @@
-"""Test configuration: float64 everywhere, hypothesis without deadlines (2-core CI)."""
+"""Test configuration: float64 everywhere, hypothesis without deadlines (2-core CI); the shared
+reference integrals (``reference_quadrature``) importable from every test folder."""
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -12,3 +15,5 @@ settings.register_profile("thorough", deadline=None, max_examples=400,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 np.seterr(all="raise", under="ignore")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scipy.special import erf
 
 from sigprop import gaussian
+from reference_quadrature import nested_gaussian
 
 log_q = st.floats(np.log(1e-6), np.log(1e6))
 alphas = st.floats(0.05, 5.0)
@@ -94,20 +95,6 @@ def test_bad_covariance_raises():
         gaussian.expect2(lambda h: h, None, 1.0, 1.5)
 
 
-def _nested_kernel(f, q, p):
-    """``E[f(h1) f(h2)]`` by nested adaptive scipy quadrature (conditional Gaussian inner integral)."""
-    from scipy import integrate
-
-    rho = p / q
-    s = np.sqrt(q * (1 - rho * rho))
-    inner = lambda h1: integrate.quad(lambda y: f(rho * h1 + s * y) * np.exp(-y * y / 2), -12, 12,  # noqa: E731
-                                      points=[-rho * h1 / s] if abs(rho * h1 / s) < 12 else None,
-                                      limit=400, epsabs=1e-13, epsrel=1e-12)[0] / np.sqrt(2 * np.pi)
-    outer = lambda h: f(h) * inner(h) * np.exp(-h * h / (2 * q)) / np.sqrt(2 * np.pi * q)  # noqa: E731
-    edges = [-12 * np.sqrt(q), -1.0, 0.0, 1.0, 12 * np.sqrt(q)]
-    return sum(integrate.quad(outer, a, b, limit=400, epsabs=1e-12, epsrel=1e-11)[0] for a, b in zip(edges, edges[1:]))
-
-
 @pytest.mark.parametrize("name,f", [("arctan", np.arctan), ("algebraic", lambda h: h / np.sqrt(1 + h * h))])
 @pytest.mark.parametrize("q,rho", [(1e2, 0.5), (1e4, 0.5), (1e4, -0.3), (1e4, 0.9)])
 def test_slowly_saturating_kernel_keeps_its_remainder_tail(name, f, q, rho):
@@ -116,7 +103,7 @@ def test_slowly_saturating_kernel_keeps_its_remainder_tail(name, f, q, rho):
     approximate; the rule then integrates the remainder over the whole Gaussian."""
     lo, hi = f(-1e3), f(1e3)
     got = gaussian.expect2_bounded(f, q, rho * q, scale=1.0, lo=lo, hi=hi)
-    assert got == pytest.approx(_nested_kernel(f, q, rho * q), rel=1e-8)
+    assert got == pytest.approx(nested_gaussian(f, q, rho, epsrel=1e-12), rel=1e-8)
 
 
 @pytest.mark.parametrize("q", [1e-12, 1e-4, 0.3, 4.0, 1e4, 1e8, 1e10, 1e12])

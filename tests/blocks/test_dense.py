@@ -6,20 +6,7 @@ from scipy import integrate
 from scipy.special import erf
 
 import sigprop
-
-
-def _nested(f, q, rho, epsrel=1.49e-8, c=0.0):
-    """E[f(h1) f(h2)], (h1, h2) ~ N(0, q [[1, rho], [rho, 1]]): outer quad over h1, inner over h2 | h1,
-    both cut at f's feature ``c``."""
-    s = np.sqrt(q * (1 - rho ** 2))
-    tol = dict(limit=400, epsrel=epsrel, epsabs=0.0 if epsrel < 1e-8 else 1.49e-8)
-
-    def inner(h1):
-        return integrate.quad(lambda z: f(rho * h1 + s * z) * np.exp(-z * z / 2) / np.sqrt(2 * np.pi),
-                              -12, 12, points=[(c - rho * h1) / s], **tol)[0]
-
-    return integrate.quad(lambda x: f(x) * inner(x) * np.exp(-x * x / (2 * q)) / np.sqrt(2 * np.pi * q),
-                          -12 * np.sqrt(q), 12 * np.sqrt(q), points=[c], **tol)[0]
+from reference_quadrature import nested_gaussian
 
 
 @pytest.mark.parametrize("q", [1e2, 1e4])
@@ -29,7 +16,7 @@ def test_tanh_after_derf_cross_kernel(q):
     arch = sigprop.preset("toy", depth=1, normalizer="derf", alpha=1.0, shift=0.0, activation="tanh",
                           q0=q, p0=0.5 * q, sigma_w2=1.0, mu=1.0)
     traj = sigprop.solve(arch)
-    ref = _nested(lambda h: np.tanh(erf(h)), q, 0.5)
+    ref = nested_gaussian(lambda h: np.tanh(erf(h)), q, 0.5)
     assert traj.p[1] - traj.p[0] == pytest.approx(ref, rel=1e-8)
 
 
@@ -56,8 +43,8 @@ def test_relu_after_dyt_cross_kernels(q):
     psi = lambda h: np.maximum(np.tanh(h), 0.0)  # noqa: E731
     dpsi = lambda h: (h > 0) / np.cosh(h) ** 2  # noqa: E731
     _, p1, maps = _dyt_relu("relu", q, rho * q, cross=True)
-    assert p1 - rho * q == pytest.approx(_nested(psi, q, rho, epsrel=1e-12), rel=1e-9)
-    assert maps[3] - 1 == pytest.approx(_nested(dpsi, q, rho, epsrel=1e-12), rel=1e-9)  # (1: the skip path)
+    assert p1 - rho * q == pytest.approx(nested_gaussian(psi, q, rho, epsrel=1e-12), rel=1e-9)
+    assert maps[3] - 1 == pytest.approx(nested_gaussian(dpsi, q, rho, epsrel=1e-12), rel=1e-9)  # (1: the skip path)
 
 
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0])
@@ -120,5 +107,5 @@ def test_gelu_after_unbounded_user_normalizer_cross_kernels(shift):
     dgelu = lambda x: 0.5 * (1 + erf(x / np.sqrt(2))) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)  # noqa: E731
     psi = lambda h: gelu(np.arcsinh(h + shift))  # noqa: E731
     dpsi = lambda h: dgelu(np.arcsinh(h + shift)) / np.sqrt(1 + (h + shift) ** 2)  # noqa: E731
-    assert p1 - rho * q == pytest.approx(_nested(psi, q, rho, epsrel=1e-11, c=-shift), rel=1e-10)
-    assert maps[3] - 1 == pytest.approx(_nested(dpsi, q, rho, epsrel=1e-11, c=-shift), rel=1e-10)
+    assert p1 - rho * q == pytest.approx(nested_gaussian(psi, q, rho, epsrel=1e-11, features=(-shift,)), rel=1e-10)
+    assert maps[3] - 1 == pytest.approx(nested_gaussian(dpsi, q, rho, epsrel=1e-11, features=(-shift,)), rel=1e-10)
