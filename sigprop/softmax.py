@@ -69,12 +69,12 @@ def _gauss_rule(sd_max: float, n_gh: int):
     return x, step * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
 
 
-def _base_product(a, b):
-    """:func:`_base` of ``y = log(a b)`` from the factors ``a = e^y1``, ``b = e^y2`` (no exp of the
+def _base_product(a, b, c):
+    """:func:`_base` of ``y = y1 + y2 + y3`` from the factors ``e^y1``, ``e^y2``, ``e^y3`` (no exp of the
     sum: the grids' nodes are sums of a few axes' values, whose exponentials are outer products)."""
     with np.errstate(over="ignore", under="ignore"):
-        ey = np.minimum(a * b, _EXP60)
-    return ey, np.exp(-ey)
+        ey = np.minimum(a * b * c, _EXP60)
+        return ey, np.exp(-ey)
 
 
 #: the largest e^y :func:`_base` forms (``exp(-e^60)`` is 0 and ``e^(4 * 60)`` stays finite)
@@ -291,7 +291,7 @@ def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.nd
             step = max(1, int(2e7 // (v.size * xg.size * xe.size)))
             for i in range(0, tau.size, step):
                 blk = slice(i, i + step)
-                ey, base = _base_product(etau[None, blk, None, None] * eg, ee)  # (E, block, G, eps)
+                ey, base = _base_product(etau[None, blk, None, None], eg, ee)  # (E, block, G, eps)
                 b[0][:, blk] = base @ we
                 for j in range(1, len(b)):
                     base *= ey
