@@ -207,7 +207,7 @@ def softmax_pair_moments(n: int, var, rho, *, higher: bool = True):
 
 
 #: most quadrature nodes (tau x shared x row-specific logit) of one pair-moment evaluation; the
-#: grids grow like var^1.5 (var = 300 needs 4e9: minutes per call)
+#: grids grow like var^1.5 (var = 300 needs 4e9: 20-40 s per call on 2 CPU cores)
 _PAIR_NODES_MAX = 5e9
 
 
