@@ -242,6 +242,16 @@ def _sizes(n: int, var, tail: float, n_gh: int):
     return n_tau, n_x
 
 
+def _pair_hermite_nodes(sd: float) -> int:
+    """Gauss-Hermite nodes for one logit axis of the pair moments at standard deviation ``sd <= 0.75``:
+    the integrands are smooth on the scale 1 in the logit, so the rule's error falls like a power
+    ``~2 m`` of ``sd`` and few nodes suffice when ``sd`` is small (deep Pre-LN transformers: ``rho -> 1``,
+    both parts small). ``6 + 40 sd`` (at most 32) holds the moments to ~1e-14 of the 32-node rule's,
+    with about 4 nodes to spare (measured over n = 2..1024, var <= 1.6, |rho| <= 0.99999;
+    ``tests/test_softmax.py``)."""
+    return int(min(32, 6 + np.ceil(40.0 * sd)))
+
+
 def _pair_nodes(n: int, var):
     """Quadrature nodes of one pair-moment evaluation at logit variance(s) ``var``."""
     n_tau, n_x = _sizes(n, var, 28.0, 32)
@@ -278,8 +288,9 @@ def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.nd
         sg = np.sqrt(np.abs(r) * v)        # shared part
         se = np.sqrt((1.0 - np.abs(r)) * v)  # row-specific part
         tau = _tau_grid(n, float(v.max(initial=0.0)), 28.0)
-        xg, wg = _gauss_rule(float(sg.max(initial=0.0)), 32)
-        xe, we = _gauss_rule(float(se.max(initial=0.0)), 32)
+        sg_max, se_max = float(sg.max(initial=0.0)), float(se.max(initial=0.0))
+        xg, wg = _gauss_rule(sg_max, _pair_hermite_nodes(sg_max))
+        xe, we = _gauss_rule(se_max, _pair_hermite_nodes(se_max))
         g = sg[:, None] * xg  # (E, G)
 
         def rows(sign):

@@ -160,3 +160,17 @@ def test_beyond_reach_nan_marks_only_the_entries_out_of_reach():
     with pytest.raises(ValueError, match="mode"):
         with beyond_reach("ignore"):
             pass
+
+
+def test_pair_moments_take_few_nodes_where_the_logits_vary_little(monkeypatch):
+    """The pair moments integrate each logit axis of standard deviation sd <= 0.75 with 6 + 40 sd
+    Gauss-Hermite nodes (at most 32): the same moments to round-off (amplified n-fold by the power
+    f_00^(n-1)) as a 48-node rule, over token counts 2..1024, variances to 1.6 and both signs of rho."""
+    import sigprop.softmax as S
+
+    cases = [(n, v, r) for n in (2, 8, 197, 1024) for v in (1e-4, 0.01, 0.05, 0.2, 0.5, 1.0, 1.6)
+             for r in (-0.9, 0.0, 0.5, 0.9, 0.999)]
+    got = np.array([S.softmax_pair_moments(*c) for c in cases])
+    monkeypatch.setattr(S, "_pair_hermite_nodes", lambda sd: 48)
+    ref = np.array([S.softmax_pair_moments(*c) for c in cases])
+    np.testing.assert_allclose(got, ref, rtol=2e-12, atol=0)

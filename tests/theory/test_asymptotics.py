@@ -57,7 +57,7 @@ def _check_transformer_exponent(sqk, sov, n):
 
 def test_transformer_fitted_exponent_approaches_zeta_example():
     # one point in the default suite: 10^4 attention sublayers with the exact
-    # softmax moments take ~10 s; the hypothesis sweep below is in the slow suite
+    # softmax moments take ~8 s; the hypothesis sweep below is in the slow suite
     slopes, modes = _check_transformer_exponent(1.0, 0.8, 8)
     # n = 8: the second mode's share of J at l = 2e4 is ~ (w_2/w_1) l^(zeta_2 - 1) = 7 (2e4)^-0.56 ~ 3%,
     # so the local slope must be within 5% of the top mode
