@@ -69,22 +69,20 @@ def _gauss_rule(sd_max: float, n_gh: int):
     return x, step * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
 
 
-def _base_product(a, b, c):
-    """:func:`_base` of ``y = y1 + y2 + y3`` from the factors ``e^y1``, ``e^y2``, ``e^y3`` (no exp of the
-    sum: the grids' nodes are sums of a few axes' values, whose exponentials are outer products)."""
+def _base_product(*factors):
+    """``(e^y, exp(-e^y))`` for ``y = y1 + y2 + ...`` from the factors ``e^y1``, ``e^y2``, ... (the grids'
+    nodes are sums of a few axes' values, whose exponentials are outer products: one exp per node),
+    with ``e^y`` capped at ``e^60`` (``exp(-e^60)`` is 0, and ``e^(4 * 60)`` stays finite), so that
+    ``exp(k y - e^y) = e^(k y) exp(-e^y)`` never overflows."""
     with np.errstate(over="ignore", under="ignore"):
-        ey = np.minimum(a * b * c, _EXP60)
+        ey = factors[0]
+        for f in factors[1:]:
+            ey = ey * f
+        ey = np.minimum(ey, _EXP60)
         return ey, np.exp(-ey)
 
 
-#: the largest e^y :func:`_base` forms (``exp(-e^60)`` is 0 and ``e^(4 * 60)`` stays finite)
 _EXP60 = np.exp(60.0)
-
-
-def _base(y):
-    """``(e^y, exp(-e^y))`` without overflow; ``exp(k y - e^y) = e^(k y) exp(-e^y)``."""
-    ey = np.exp(np.minimum(y, 60.0))
-    return ey, np.exp(-ey)
 
 
 def _tau_grid(n: int, var_max: float, tail: float) -> np.ndarray:
@@ -138,7 +136,7 @@ def softmax_moments(n: int, var):
         sd = np.sqrt(v)
         tau = _tau_grid(n, float(v.max(initial=0.0)), 18.0)
         x, w = _gauss_rule(float(sd.max(initial=0.0)), 40)
-        ey, base = _base(tau[None, :, None] + sd[:, None, None] * x)  # (E, tau, x)
+        ey, base = _base_product(np.exp(tau)[None, :, None], np.exp(sd[:, None, None] * x))  # (E, tau, x)
         bw = base * w
         a0 = bw.sum(-1)
         t = bw * ey * ey
