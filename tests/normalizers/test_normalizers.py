@@ -259,11 +259,12 @@ def test_unbounded_user_normalizer_cross_kernels_at_large_q(asinh_normalizer, al
     feature widths (Gauss-Hermite's pt was 8.8e-4 off at q = 50, 6e-2 (1%) at q = 500; ph 2e-4
     relative at q = 5000), and only a feature at 0, where its nodes cluster (a feature at h = -10,
     2.5 sd out at q = 16: ph 3e-5 relative)."""
-    norm, p = asinh_normalizer, 0.6 * q
+    norm, rho = asinh_normalizer, 0.6
+    p = rho * q
     params = NormParams(alpha=alpha, shift=shift)
     _, pt, _ = norm.maps(q, p, params)
     ph = norm.deriv_kernel(q, p, params)
     ref_opts = dict(features=(-shift / alpha,), epsabs=1e-13, epsrel=1e-12)
-    assert pt == pytest.approx(nested_gaussian(lambda h: np.arcsinh(alpha * h + shift), q, 0.6, **ref_opts), rel=1e-10)
-    ref = alpha ** 2 * nested_gaussian(lambda h: 1 / np.sqrt(1 + (alpha * h + shift) ** 2), q, 0.6, **ref_opts)
+    assert pt == pytest.approx(nested_gaussian(lambda h: np.arcsinh(alpha * h + shift), q, rho, **ref_opts), rel=1e-10)
+    ref = alpha ** 2 * nested_gaussian(lambda h: 1 / np.sqrt(1 + (alpha * h + shift) ** 2), q, rho, **ref_opts)
     assert ph == pytest.approx(ref, rel=1e-10)
