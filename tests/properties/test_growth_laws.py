@@ -19,6 +19,8 @@ from sigprop import PlainMLP, ToyResidual, Transformer
 from sigprop.fitting import fit_growth
 from sigprop.theory import asymptotics as A
 
+from hypothesis_budget import examples
+
 # "algebraic": a user bounded odd sigmoid u/sqrt(1+u^2), registered in conftest.py
 
 sigmas = st.floats(0.3, 1.8)
@@ -35,7 +37,7 @@ def _power_tolerance(zeta, l_first, l0):
 
 
 @given(st.floats(0.1, 3.0), st.floats(0.0, 2.0), st.floats(0.2, 5.0))
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 def test_pre_ln_toy_power_law_with_derived_zeta(sw2, sb2, q0):
     """Doshi et al. 2023: h' = h + W LN(h) + b has J ~ l^zeta, zeta = sw2/(sw2 + sb2)."""
     arch = ToyResidual(normalizer="layernorm", sigma_w2=sw2, sigma_b2=sb2, q0=q0, p0=0.0, eps=0.0)
@@ -48,7 +50,7 @@ def test_pre_ln_toy_power_law_with_derived_zeta(sw2, sb2, q0):
 
 @given(st.floats(0.7, 1.8), st.floats(0.7, 1.8), st.sampled_from(["relu", "gelu", "tanh", "silu"]),
        st.sampled_from(["layernorm", "rmsnorm"]))
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 def test_pre_ln_mlp_stack_power_law_with_derived_zeta(s1, s2, act, norm):
     arch = Transformer(pattern=("mlp",), normalizer=norm, sigma_1=s1, sigma_2=s2, activation=act, eps=0.0,
                        q0=1.0, p0=0.4)
@@ -121,13 +123,13 @@ def test_attention_changes_pre_ln_exponent_as_derived():
 
 @pytest.mark.slow
 @given(st.floats(0.5, 1.5), st.floats(0.5, 1.5), st.integers(2, 32))
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 def test_attention_changes_pre_ln_exponent_as_derived_sweep(sqk, sov, n):
     _transformer_check(sqk, sov, n, 4000)
 
 
 @given(st.sampled_from(["derf", "dyt", "algebraic"]), st.floats(0.4, 2.0), st.floats(0.3, 1.0))
-@settings(max_examples=12)
+@settings(max_examples=examples(12))
 def test_tanh_like_normalizers_stretched_exponential_never_power(norm, alpha, sw):
     """Alekseev 2026: bounded pointwise normalizers give log J ~ sqrt(l / lam) beyond l*."""
     arch = ToyResidual(normalizer=norm, alpha=alpha, sigma_w2=sw * sw, q0=1.0, p0=0.0)
@@ -152,7 +154,7 @@ def test_tanh_like_normalizers_stretched_exponential_never_power(norm, alpha, sw
 
 
 @given(st.floats(0.05, 3.0), st.floats(0.2, 5.0))
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 def test_lns_logarithmic_growth_of_q_and_j(sw2, q0):
     """Sun et al. 2025 LNS: q[l] = q0 + sw2 H_l ~ sw2 log l and J = q/q0 (h' = h + W LNS(h))."""
     tr = sigprop.solve(ToyResidual(normalizer="lns", sigma_w2=sw2, q0=q0, p0=0.0, eps=0.0), depth=4000,
@@ -168,7 +170,7 @@ def test_lns_logarithmic_growth_of_q_and_j(sw2, q0):
 
 
 @given(sigmas, sigmas, st.sampled_from(["relu", "gelu", "tanh"]))
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 def test_scaled_init_apjn_bounded_in_depth(s1, s2, act):
     """Output projections x 1/sqrt(2B): J(0, L) tends to a finite limit as L grows."""
     Ls = np.unique(np.geomspace(4, 1024, 24).astype(int))
@@ -186,7 +188,7 @@ def test_scaled_init_apjn_bounded_in_depth(s1, s2, act):
 
 
 @given(st.one_of(st.floats(0.05, 1.8), st.floats(2.2, 6.0)), st.floats(0.2, 5.0))
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 def test_plain_relu_exponential_with_rate_log_sw2_over_2(sw2, q0):
     tr = sigprop.solve(PlainMLP(depth=60, sigma_w2=sw2, q0=q0, p0=0.0), need_p=False)
     r, _ = _fit_apjn(tr)

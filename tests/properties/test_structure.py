@@ -16,6 +16,8 @@ import sigprop
 from sigprop import PlainMLP, ToyResidual, Transformer
 from sigprop.theory import asymptotics as A
 
+from hypothesis_budget import examples
+
 # "algebraic": a user bounded odd sigmoid u/sqrt(1+u^2), registered in conftest.py
 
 NORMS = ["identity", "layernorm", "rmsnorm", "dyt", "derf", "algebraic"]
@@ -81,7 +83,7 @@ def test_residual_branches_never_contract_the_apjn(arch):
 
 @given(st.floats(0.5, 2.0), st.floats(0.5, 2.0), st.sampled_from(["relu", "gelu", "silu"]), st.floats(0.0, 0.95),
        st.sampled_from(["layernorm", "rmsnorm"]))
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 def test_rho_relaxes_monotonically_to_fixed_point(s1, s2, act, rho0, norm):
     """Scale-invariant MLP stacks: |rho[l] - rho*| is non-increasing.
 

@@ -15,6 +15,8 @@ import sigprop
 from sigprop import ToyResidual, Transformer
 from sigprop.theory import asymptotics as A
 
+from hypothesis_budget import examples
+
 
 @given(st.floats(0.05, 3.0), st.floats(0.0, 2.0))
 def test_toy_pre_ln_zeta_closed_form(sw2, sb2):
@@ -23,7 +25,7 @@ def test_toy_pre_ln_zeta_closed_form(sw2, sb2):
     assert z == pytest.approx(sw2 / (sw2 + sb2), rel=1e-12)
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(st.floats(0.1, 2.0), st.floats(0.0, 1.0))
 def test_toy_fitted_exponent_matches_zeta(sw2, sb2):
     arch = ToyResidual(normalizer="layernorm", sigma_w2=sw2, sigma_b2=sb2, eps=0.0)
@@ -66,7 +68,7 @@ def test_transformer_fitted_exponent_approaches_zeta_example():
 
 
 @pytest.mark.slow
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(st.floats(0.3, 2.0), st.floats(0.3, 1.5), st.integers(2, 64))
 @example(2.0, 0.3125, 2)  # rho still relaxing over the window (see _check_transformer_exponent)
 def test_transformer_fitted_exponent_approaches_zeta(sqk, sov, n):
