@@ -37,3 +37,13 @@ def test_two_setup_commands():
     blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
     assert any("pip install" in b and "sigprop reproduce" in b for b in blocks)
     assert any("pip install" in b and "pytest" in b for b in blocks)
+
+
+def test_citation_names_the_released_version():
+    """CITATION.cff, pyproject.toml and ``sigprop.__version__`` give one version."""
+    import sigprop
+    root = Path(__file__).resolve().parents[1]
+    cff = re.search(r"^version:\s*(\S+)\s*$", (root / "CITATION.cff").read_text(), re.M)
+    project = re.search(r'^version\s*=\s*"([^"]+)"', (root / "pyproject.toml").read_text(), re.M)
+    assert cff and project
+    assert cff.group(1) == project.group(1) == sigprop.__version__
