@@ -113,8 +113,9 @@ def _add_validate(sub) -> None:
                         "Student's t for the ensemble's size (default 4)")
     p.add_argument("--no-doubling", action="store_true", help="skip the width-doubling (O(1/d)) check")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--out", default="results/validate",
-                   help="folder for validate.csv, validate.json and validate.png (default results/validate)")
+    p.add_argument("--out", default=None,
+                   help="folder for validate.csv, validate.json and validate.png (default results/validate/NAME, "
+                        "NAME the preset's name or the declaration file's stem)")
     p.set_defaults(func=lambda a: _lazy("sigprop.validation", "main")(a))
 
 

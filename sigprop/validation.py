@@ -41,6 +41,8 @@ This module is where the theory and the Monte-Carlo meet; neither imports the ot
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 QUANTITIES = ("q", "p", "log_apjn", "log_apjn_back")
@@ -326,6 +328,12 @@ def _print_sweep(report, arch) -> None:
                 print(f"   {labels[i]}: the theory left float64{reach} at layers {_ranges(layers)}: not compared there")
 
 
+def default_out(arch_arg: str) -> Path:
+    """``results/validate/NAME``: one folder per preset or declaration file (``NAME`` its stem), so that
+    validating another architecture does not replace the last one's results."""
+    return Path("results") / "validate" / Path(arch_arg).stem
+
+
 def main(args) -> int:
     """``sigprop validate``: print the report, write ``validate.csv/.json`` and a figure; exit 1 unless the
     verdict is agreement (a disagreement, or an ensemble too small to tell: inconclusive)."""
@@ -333,7 +341,7 @@ def main(args) -> int:
 
     check_options(args.width, args.samples, args.zmax, args.seed)
     arch = io.load_arch(args.arch, args.sets, args.depth, args.width)  # --width before weight_std -> sigma
-    out = io.out_dir(args.out)  # before the Monte-Carlo run
+    out = io.out_dir(args.out if args.out is not None else default_out(args.arch))  # before the Monte-Carlo run
     report = compare(arch, samples=args.samples, probes=args.probes, seed=args.seed,
                      dtype="float64" if args.float64 else "float32", device=args.device, zmax=args.zmax,
                      doubling=not args.no_doubling, progress=not args.json)

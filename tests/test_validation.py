@@ -285,3 +285,17 @@ def test_width_doubling_criterion_by_hand():
     assert e["max_abs_z"] > 4.0
     rms = lambda x: np.sqrt(np.mean(x ** 2))  # noqa: E731
     assert e["shrink"] == pytest.approx(rms(c + b) / rms(c / 2 + b), rel=1e-12)
+
+
+def test_default_folder_is_one_per_architecture(tmp_path, monkeypatch, capsys):
+    """Without --out, a preset's results go to results/validate/PRESET and a declaration file's to
+    results/validate/STEM: validating another architecture keeps the first one's files."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_stack.toml").write_text('preset = "mlp"\n')
+    small = ["--depth", "2", "--width", "16", "--samples", "4", "--probes", "1", "--no-doubling", "--json"]
+    for arch in ("toy", "my_stack.toml"):
+        main(["validate", arch] + small)
+        capsys.readouterr()
+    toy = json.loads((tmp_path / "results" / "validate" / "toy" / "validate.json").read_text())
+    mine = json.loads((tmp_path / "results" / "validate" / "my_stack" / "validate.json").read_text())
+    assert (toy["arch"]["arch"], mine["arch"]["arch"]) == ("toy", "transformer")
