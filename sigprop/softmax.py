@@ -30,7 +30,8 @@ the ``n``-dimensional expectation into a 1-D (``S2``, ``S3``, ``S22``) or 2-D
 integrated by the trapezoid rule in ``tau = log t`` (exponentially convergent:
 the integrands are analytic in a strip) and Gauss–Hermite in ``e`` (trapezoid in
 ``e`` when ``sqrt(v)`` is large and the feature ``e^(tau+e) ~ 1`` is narrow in the
-Gaussian's units).
+Gaussian's units). In the pair moments a wide shared logit part ``g`` is integrated on
+the tau grid's own step, so that ``tau + g`` stays on one lattice (:func:`_pair_wide`).
 
 The closed forms often quoted for these moments, ``S2 ~ 1/(1 + (n-1) exp(-v))``
 and ``T ~ 1/(1 + (n-1) exp(-sQK pt (qt - pt)))``, agree with the exact values to
