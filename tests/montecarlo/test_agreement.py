@@ -161,3 +161,12 @@ def test_transformer_8_blocks_moments_agree():
     arch = preset("transformer", depth=16, heads=4)
     for q, z in _z(arch, ("q", "p"), samples=32).items():
         assert np.nanmax(np.abs(z)) < ZMAX, (q, np.round(z, 2))
+
+
+@pytest.mark.parametrize("norm, alpha", [("derf", 0.5), ("dyt", 1.0)])
+def test_tanh_like_normalizer_transformer_agrees(norm, alpha):
+    """The normalization-free transformers (Derf, DyT in place of LayerNorm; d = 256, n = 8, 4 blocks,
+    2 heads): q, p, J(0, l) and J(l, L) follow the theory, softmax path and bounded normalizer included."""
+    arch = preset("transformer", depth=8, heads=2, normalizer=norm, alpha=alpha)
+    for q, z in _z(arch, ALL).items():
+        assert np.nanmax(np.abs(z)) < ZMAX, (norm, q, np.round(z, 2))
