@@ -68,3 +68,11 @@ def test_flop_count_matches_the_compiled_dots():
     r = _last_json(["benchmarks/flop_count_check.py", "--width", "128", "--tokens", "16", "--depth", "4"])
     assert r["sweep"]["ratio"] == pytest.approx(1.0, abs=0.002)
     assert r["forward_reverse"]["ratio"] == pytest.approx(1.0, abs=0.005)
+
+
+def test_softmax_moments_benchmark_runs_and_agrees():
+    r = _last_json(["benchmarks/softmax_moments.py", "--quick", "--repeats", "1", "--depth", "20"])
+    assert [x["var"] for x in r["rows"]] == [2.0, 20.0] and all(x["lattice"] for x in r["rows"])
+    assert all(x["package_s"] > 0 and x["per_node_s"] > 0 for x in r["rows"])
+    assert r["max_rel_diff"] < 5e-11  # the lattice and per-node rules (tests/test_softmax.py)
+    assert np.isfinite(r["preln_log_apjn_L"]) and r["preln_depth"] == 20
