@@ -293,8 +293,26 @@ def _pair(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> np.nd
 _WIDE_SD = 0.75
 
 
-def _assemble(n: int, f, higher: bool) -> list:
-    """``[T, U, V]`` (or ``[T]``) from the contractions ``f(j, k)`` over the ``(tau, tau')`` grid (last two axes)."""
+def _weighted_powers(count: int, we, *factors) -> list:
+    """``[sum_eps we (e^y)^j exp(-e^y)]`` for ``j = 0 .. count-1``, summed over the last axis (the
+    row-specific logit's nodes), ``e^y`` the product of the ``factors`` (:func:`_base_product`)."""
+    ey, base = _base_product(*factors)
+    sums = [base @ we]
+    for _ in range(1, count):
+        base *= ey
+        sums.append(base @ we)
+    return sums
+
+
+def _assemble(n: int, b: list, c: list, wg, higher: bool) -> list:
+    """``[T, U, V]`` (or ``[T]``) from the rows' sums ``b_j[..., i, m]`` and ``c_k[..., i', m]`` over the
+    row-specific logit (``i`` the tau node, ``m`` the shared logit's node, ``wg`` its weights, broadcast
+    against ``b_j``): ``f_jk[..., i, i'] = sum_m wg[m] b_j[..., i, m] c_k[..., i', m]`` over the
+    ``(tau, tau')`` grid."""
+
+    def f(j, k):
+        return (b[j] * wg) @ np.swapaxes(c[k], -1, -2)
+
     f00, f11 = f(0, 0), f(1, 1)
     # f_00^(n-2) and f_00^(n-1), with the nodes where f_00^(n-1) < 1e-300 (a negligible share of
     # every moment) set to 0 first: powers with subnormal results take libm's slow path
@@ -334,12 +352,9 @@ def _pair_narrow(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -
             ee = np.exp(se[:, None] * xe)[:, None, None, :]
             step = max(1, int(2e7 // (v.size * xg.size * xe.size)))
             for i in range(0, tau.size, step):
-                blk = slice(i, i + step)
-                ey, base = _base_product(etau[None, blk, None, None], eg, ee)  # (E, block, G, eps)
-                b[0][:, blk] = base @ we
-                for j in range(1, len(b)):
-                    base *= ey
-                    b[j][:, blk] = base @ we
+                blk = slice(i, i + step)  # (E, block, G, eps) nodes
+                for bj, sums in zip(b, _weighted_powers(len(b), we, etau[None, blk, None, None], eg, ee)):
+                    bj[:, blk] = sums
             return b
 
         etau = np.exp(tau)
@@ -349,11 +364,7 @@ def _pair_narrow(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -
         if neg.any():
             nb = rows(-1.0)
             c = [np.where(neg[:, None, None], x, y) for x, y in zip(nb, b)]
-
-        def f(j, k):  # f_jk[e, i, i'] = sum_m wg[m] b_j[e, i, m] c_k[e, i', m]
-            return (b[j] * wg) @ np.swapaxes(c[k], -1, -2)
-
-        out[:, start:start + v.size] = _assemble(n, f, higher)
+        out[:, start:start + v.size] = _assemble(n, b, c, wg, higher)
     return out
 
 
@@ -388,18 +399,11 @@ def _pair_wide(n: int, v_flat: np.ndarray, r_flat: np.ndarray, higher: bool) -> 
         ee = np.exp(se[:, None] * xe)[:, None, :]
         step = max(1, int(2e7 // (v.size * xe.size)))
         for i in range(0, lattice.size, step):
-            blk = slice(i, i + step)
-            ey, base = _base_product(np.exp(lattice[None, blk, None]), ee)  # (E, block, eps)
-            B[0][:, blk] = base @ we
-            for j in range(1, len(B)):
-                base *= ey
-                B[j][:, blk] = base @ we
+            blk = slice(i, i + step)  # (E, block, eps) nodes
+            for bj, sums in zip(B, _weighted_powers(len(B), we, np.exp(lattice[None, blk, None]), ee)):
+                bj[:, blk] = sums
         b = [sliding_window_view(x, 2 * m + 1, axis=-1) for x in B]  # b_j[e, i, m] = B_j[e, i + m]
         neg = r < 0  # the second row's shared part is -g: c_k[e, i', m] = B_k[e, i' - m], the window reversed
         c = b if not neg.any() else [np.where(neg[:, None, None], x[..., ::-1], x) for x in b]
-
-        def f(j, k):  # f_jk[e, i, i'] = sum_m wg[e, m] b_j[e, i, m] c_k[e, i', m]
-            return (b[j] * wg[:, None, :]) @ np.swapaxes(c[k], -1, -2)
-
-        out[:, start:start + v.size] = _assemble(n, f, higher)
+        out[:, start:start + v.size] = _assemble(n, b, c, wg[:, None, :], higher)  # (weights per element)
     return out

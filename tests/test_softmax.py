@@ -187,7 +187,7 @@ def test_wide_shared_logits_on_the_tau_lattice_match_the_per_node_rule():
     import sigprop.softmax as S
 
     for n in (2, 197, 1024):
-        cases = [(v, r) for v in (0.8, 6.0, 20.0) for r in (-0.999, -0.5, 0.9, 0.99999) if abs(r) * v > 0.75 ** 2]
+        cases = [(v, r) for v in (0.8, 6.0, 20.0) for r in (-0.999, -0.5, 0.9, 0.99999) if abs(r) * v > S._WIDE_SD ** 2]
         v, r = np.array(cases).T
         wide = np.array(S._pair_wide(n, v, r, True))
         per_node = np.array(S._pair_narrow(n, v, r, True))  # sd > 0.75: its g rule is the trapezoid
